@@ -1,0 +1,150 @@
+//! Operating-system calls: mapping segment files, preallocating space, and
+//! advising the kernel. This is the only module of emds with `unsafe` code.
+//!
+//! # The mapping contract
+//!
+//! A file mapping is only sound while no one truncates or rewrites the file
+//! behind the program's back. emds keeps that promise for its own handles: a
+//! store is opened under an advisory lock (`lock` in the store's directory),
+//! exclusive for a writer and shared for readers, segment files are never
+//! shrunk while open, and every byte range is checked against the length the
+//! file had when it was mapped before a slice of it is handed out. A process
+//! that ignores the lock and truncates or overwrites segment files while a
+//! handle is open is outside the contract, as it is for LMDB, memmap2 and every
+//! other mmap-based store; `docs/DESIGN.md` ("The mmap contract") says why emds
+//! makes `open` safe regardless.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use memmap2::{Advice, Mmap, MmapMut, MmapOptions};
+
+/// A mapping of a whole segment file, writable or read-only.
+#[derive(Debug)]
+pub(crate) enum Mapping {
+    Write(MmapMut),
+    Read(Mmap),
+}
+
+impl Mapping {
+    /// Maps the first `len` bytes of `file`, which must be at least `len` long.
+    pub(crate) fn new(file: &File, len: usize, writable: bool) -> io::Result<Self> {
+        if file.metadata()?.len() < len as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shorter than mapping",
+            ));
+        }
+        let mut options = MmapOptions::new();
+        options.len(len);
+        if writable {
+            // SAFETY: memmap2 requires that the file is not modified or truncated by
+            // others while mapped. The store holds the directory's exclusive lock for
+            // a writable mapping, never shrinks a segment while it is open, and the
+            // length was checked above, so every mapped page is backed by the file.
+            let map = unsafe { options.map_mut(file)? };
+            Ok(Mapping::Write(map))
+        } else {
+            // SAFETY: as above; a read-only mapping is made under the shared lock,
+            // which excludes every emds writer for as long as the mapping lives.
+            let map = unsafe { options.map(file)? };
+            Ok(Mapping::Read(map))
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Mapping::Write(m) => m,
+            Mapping::Read(m) => m,
+        }
+    }
+
+    /// The writable bytes, or `None` for a read-only mapping.
+    pub(crate) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            Mapping::Write(m) => Some(m),
+            Mapping::Read(_) => None,
+        }
+    }
+
+    /// Writes the mapping's dirty pages in `offset..offset + len` to the file and waits.
+    pub(crate) fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        match self {
+            Mapping::Write(m) => m.flush_range(offset, len),
+            Mapping::Read(_) => Ok(()),
+        }
+    }
+
+    /// Tells the kernel how the mapping will be read.
+    pub(crate) fn advise(&self, advice: Advice) {
+        // Advice is a hint; a kernel that refuses it changes nothing we rely on.
+        let _ = match self {
+            Mapping::Write(m) => m.advise(advice),
+            Mapping::Read(m) => m.advise(advice),
+        };
+    }
+}
+
+/// Reserves disk blocks for `offset..offset + len` of `file`, growing it if needed,
+/// so that later writes through a mapping cannot fail for lack of space (which
+/// would raise SIGBUS). A full disk is reported here, as an error.
+pub(crate) fn preallocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let n = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: posix_fallocate only reads its integer arguments and works on the
+    // descriptor, which `file` keeps open for the duration of the call.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), off, n) };
+    match rc {
+        0 => Ok(()),
+        // Filesystems without fallocate support: fall back to extending the file,
+        // which at least makes the pages readable. Space is then not guaranteed.
+        libc::EOPNOTSUPP | libc::ENOSYS => {
+            if file.metadata()?.len() < offset + len {
+                file.set_len(offset + len)?;
+            }
+            Ok(())
+        }
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Asks the kernel to drop the file's pages from the page cache (after they were
+/// written back). Used by benchmarks and tests that measure cold reads.
+#[allow(dead_code)]
+pub(crate) fn drop_page_cache(file: &File) -> io::Result<()> {
+    file.sync_all()?;
+    // SAFETY: posix_fadvise only reads its integer arguments and works on the
+    // descriptor, which `file` keeps open for the duration of the call.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_file_is_an_error_not_a_mapping() {
+        let dir = std::env::temp_dir().join(format!("emds-os-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("short");
+        let file = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(100).unwrap();
+        assert!(Mapping::new(&file, 4096, true).is_err());
+        preallocate(&file, 0, 8192).unwrap();
+        let map = Mapping::new(&file, 8192, true).unwrap();
+        assert_eq!(map.bytes().len(), 8192);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

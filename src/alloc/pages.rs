@@ -1,0 +1,151 @@
+//! Addresses and the page-extent free list.
+//!
+//! An address is a `u64`: the segment number in the top 24 bits and the byte
+//! offset inside the segment in the low 40. Free space is a set of page extents,
+//! kept twice: by address, to merge neighbours, and by size, for best fit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) use super::meta::PAGE_SIZE;
+
+/// Bits of an address that hold the offset inside a segment.
+pub(crate) const SEG_SHIFT: u32 = 40;
+/// The largest segment: offsets must stay below `1 << SEG_SHIFT`.
+pub(crate) const MAX_SEGMENT_SIZE: u64 = (1 << SEG_SHIFT) - PAGE_SIZE as u64;
+/// The most segments a store can have.
+pub(crate) const MAX_SEGMENTS: usize = 1 << (64 - SEG_SHIFT);
+
+/// The address of byte `offset` of segment `seg`.
+#[inline]
+pub(crate) fn addr(seg: usize, offset: u64) -> u64 {
+    ((seg as u64) << SEG_SHIFT) | offset
+}
+
+/// The segment and offset of an address.
+#[inline]
+pub(crate) fn split(addr: u64) -> (usize, u64) {
+    ((addr >> SEG_SHIFT) as usize, addr & ((1 << SEG_SHIFT) - 1))
+}
+
+/// The number of pages that hold `len` bytes.
+#[inline]
+pub(crate) fn pages_for(len: u64) -> u64 {
+    len.div_ceil(PAGE_SIZE as u64)
+}
+
+/// Free page extents, merged with their neighbours.
+#[derive(Debug, Default)]
+pub(crate) struct FreeExtents {
+    by_addr: BTreeMap<u64, u64>,
+    by_size: BTreeSet<(u64, u64)>,
+    pages: u64,
+}
+
+impl FreeExtents {
+    /// Adds `n` pages at `start`, merging with adjacent free extents.
+    /// Fails, changing nothing, if any of the pages is already free.
+    pub(crate) fn insert(&mut self, start: u64, n: u64) -> Result<(), String> {
+        debug_assert!(n > 0 && start % PAGE_SIZE as u64 == 0);
+        let end = start + n * PAGE_SIZE as u64;
+        let prev = self
+            .by_addr
+            .range(..=start)
+            .next_back()
+            .map(|(&a, &m)| (a, m));
+        let next = self.by_addr.range(start..).next().map(|(&a, &m)| (a, m));
+        if let Some((a, m)) = prev {
+            if a + m * PAGE_SIZE as u64 > start {
+                return Err(format!("pages at {start:#x} freed twice"));
+            }
+        }
+        if let Some((a, _)) = next {
+            if a < end {
+                return Err(format!("pages at {a:#x} freed twice"));
+            }
+        }
+        let (mut s, mut len) = (start, n);
+        if let Some((a, m)) = prev.filter(|&(a, m)| a + m * PAGE_SIZE as u64 == start) {
+            self.remove(a, m);
+            s = a;
+            len += m;
+        }
+        if let Some((a, m)) = next.filter(|&(a, _)| a == end) {
+            self.remove(a, m);
+            len += m;
+        }
+        self.by_addr.insert(s, len);
+        self.by_size.insert((len, s));
+        self.pages += len;
+        Ok(())
+    }
+
+    fn remove(&mut self, start: u64, n: u64) {
+        self.by_addr.remove(&start);
+        self.by_size.remove(&(n, start));
+        self.pages -= n;
+    }
+
+    /// Takes `n` pages from the smallest extent that holds them (lowest address on ties).
+    pub(crate) fn take(&mut self, n: u64) -> Option<u64> {
+        let &(len, start) = self.by_size.range((n, 0)..).next()?;
+        self.remove(start, len);
+        if len > n {
+            let rest = start + n * PAGE_SIZE as u64;
+            self.by_addr.insert(rest, len - n);
+            self.by_size.insert((len - n, rest));
+            self.pages += len - n;
+        }
+        Some(start)
+    }
+
+    /// The free extents in address order, as `(start, pages)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.by_addr.iter().map(|(&a, &n)| (a, n))
+    }
+
+    pub(crate) fn extent_count(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const P: u64 = PAGE_SIZE as u64;
+
+    #[test]
+    fn neighbours_merge_and_best_fit_wins() {
+        let mut f = FreeExtents::default();
+        f.insert(0, 2).unwrap();
+        f.insert(4 * P, 1).unwrap();
+        f.insert(2 * P, 1).unwrap();
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![(0, 3), (4 * P, 1)]);
+        assert_eq!(f.take(1), Some(4 * P));
+        assert_eq!(f.take(2), Some(0));
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![(2 * P, 1)]);
+        assert_eq!(f.pages(), 1);
+        assert_eq!(f.take(2), None);
+    }
+
+    #[test]
+    fn double_free_is_refused() {
+        let mut f = FreeExtents::default();
+        f.insert(P, 2).unwrap();
+        assert!(f.insert(2 * P, 1).is_err());
+        assert!(f.insert(0, 2).is_err());
+        assert_eq!(f.pages(), 2);
+    }
+
+    #[test]
+    fn segments_never_merge() {
+        let mut f = FreeExtents::default();
+        f.insert(addr(0, 0), 1).unwrap();
+        f.insert(addr(1, 0), 1).unwrap();
+        assert_eq!(f.extent_count(), 2);
+        assert_eq!(split(addr(3, 8192)), (3, 8192));
+    }
+}

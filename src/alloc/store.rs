@@ -1,0 +1,904 @@
+//! The store: a directory of mapped segment files, an allocator over them, and
+//! the commit that makes a state durable. The protocol is specified in
+//! `docs/DESIGN.md`; this file follows it step by step.
+
+use std::fs::{self, File};
+use std::hash::{BuildHasher, RandomState};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use memmap2::Advice;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::meta::{Kind, Meta, RECORD_SIZE, ROOT_SIZE, SLOT_SIZE, SlotError};
+use super::os::{self, Mapping};
+use super::pages::{
+    FreeExtents, MAX_SEGMENT_SIZE, MAX_SEGMENTS, PAGE_SIZE, addr, pages_for, split,
+};
+use super::slab::{self, CLASSES, Freed, MAX_SLAB_OBJECT, Slabs};
+use super::state::{self, SegInfo};
+use crate::error::{Error, Result};
+use crate::options::OpenOptions;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// One segment file and its mapping.
+#[derive(Debug)]
+struct Segment {
+    file: File,
+    map: Mapping,
+    info: SegInfo,
+    /// One bit per page: allocated since the last commit, so writable in place.
+    dirty: Vec<u64>,
+    /// Whether any page of this segment was written since the last commit.
+    written: bool,
+}
+
+/// What [`check`](crate::EmDict::check) found: sizes of a store that passed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes of address space the segment files span.
+    pub bytes_reserved: u64,
+    /// Bytes backed by disk blocks (preallocated).
+    pub bytes_backed: u64,
+    /// Backed bytes in free pages, or freed since the last commit.
+    pub bytes_free: u64,
+    /// Live objects reached from the structure's root.
+    pub objects: u64,
+    /// Bytes of those objects.
+    pub bytes_live: u64,
+    /// Pages of the slab allocator.
+    pub slab_pages: u64,
+}
+
+/// A store opened read-write or read-only.
+#[derive(Debug)]
+pub(crate) struct Store {
+    dir: PathBuf,
+    _lock: File,
+    meta_file: File,
+    segs: Vec<Segment>,
+    read_only: bool,
+    opts: OpenOptions,
+    committed: Meta,
+    free: FreeExtents,
+    /// Extents freed since the last commit that the committed state reaches.
+    pending: Vec<(u64, u64)>,
+    slabs: Slabs,
+    /// Extents marked dirty since the last commit, to clear at commit.
+    dirty_extents: Vec<(u64, u64)>,
+    /// Pages holding the committed allocator state.
+    state_extent: Option<(u64, u64)>,
+    /// Segments created since the last commit.
+    new_segments: Vec<usize>,
+    poisoned: Option<String>,
+    changed: bool,
+}
+
+fn seg_path(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("seg.{i:06}"))
+}
+
+fn random_seed() -> u64 {
+    RandomState::new().hash_one((std::time::SystemTime::now(), std::process::id()))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` holding a structure of `kind`.
+    /// `type_size` and `type_align` describe the element type where the kind has one.
+    pub(crate) fn open(
+        dir: &Path,
+        opts: &OpenOptions,
+        kind: Kind,
+        type_size: u32,
+        type_align: u32,
+    ) -> Result<Store> {
+        let dir = dir.to_path_buf();
+        let writable = !opts.read_only;
+        if writable && opts.create {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("create store directory", &dir, e))?;
+        }
+        let lock = Self::lock(&dir, writable)?;
+        let meta_path = dir.join("meta");
+        if writable && opts.truncate {
+            Self::remove_files(&dir)?;
+        }
+        let exists = fs::metadata(&meta_path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        if !exists {
+            if !(writable && opts.create) {
+                let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no emds store here");
+                return Err(Error::io("open store", &meta_path, e));
+            }
+            Self::init(&dir, kind, type_size, type_align)?;
+        }
+        let meta_file = File::options()
+            .read(true)
+            .write(writable)
+            .open(&meta_path)
+            .map_err(|e| Error::io("open", &meta_path, e))?;
+        let committed = Self::read_meta(&meta_file, &meta_path)?;
+        if committed.kind != kind
+            || committed.type_size != type_size
+            || committed.type_align != type_align
+        {
+            return Err(Error::WrongKind {
+                path: dir,
+                expected: describe(kind, type_size, type_align),
+                found: describe(committed.kind, committed.type_size, committed.type_align),
+            });
+        }
+        let mut store = Store {
+            dir,
+            _lock: lock,
+            meta_file,
+            segs: Vec::new(),
+            read_only: !writable,
+            opts: opts.clone(),
+            committed,
+            free: FreeExtents::default(),
+            pending: Vec::new(),
+            slabs: Slabs::default(),
+            dirty_extents: Vec::new(),
+            state_extent: None,
+            new_segments: Vec::new(),
+            poisoned: None,
+            changed: false,
+        };
+        store.load_segments()?;
+        Ok(store)
+    }
+
+    fn lock(dir: &Path, writable: bool) -> Result<File> {
+        let path = dir.join("lock");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .or_else(|e| if writable { Err(e) } else { File::open(&path) })
+            .map_err(|e| Error::io("open lock file", &path, e))?;
+        let taken = if writable {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match taken {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+
+    fn remove_files(dir: &Path) -> Result<()> {
+        let entries = fs::read_dir(dir).map_err(|e| Error::io("list store directory", dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list store directory", dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "meta" || name == "meta.tmp" || name.starts_with("seg.") {
+                fs::remove_file(entry.path()).map_err(|e| Error::io("remove", entry.path(), e))?;
+            }
+        }
+        sync_dir(dir)
+    }
+
+    /// Writes the first meta record of a new, empty store, atomically: a crash
+    /// leaves either no `meta` file (the store does not exist yet) or a whole one.
+    fn init(dir: &Path, kind: Kind, type_size: u32, type_align: u32) -> Result<()> {
+        let meta = Meta {
+            txn: 1,
+            kind,
+            hash_seed: random_seed(),
+            type_size,
+            type_align,
+            seg_count: 0,
+            state_addr: 0,
+            state_len: 0,
+            state_sum: 0,
+            root: [0; ROOT_SIZE],
+        };
+        let mut buf = vec![0u8; 2 * SLOT_SIZE];
+        buf[SLOT_SIZE..SLOT_SIZE + RECORD_SIZE].copy_from_slice(&meta.encode());
+        let tmp = dir.join("meta.tmp");
+        let write = || -> std::io::Result<()> {
+            let f = File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all_at(&buf, 0)?;
+            f.sync_all()
+        };
+        write().map_err(|e| Error::io("write", &tmp, e))?;
+        let meta_path = dir.join("meta");
+        fs::rename(&tmp, &meta_path).map_err(|e| Error::io("rename", &meta_path, e))?;
+        sync_dir(dir)
+    }
+
+    /// Reads both meta slots and picks the valid one with the higher transaction id.
+    fn read_meta(file: &File, path: &Path) -> Result<Meta> {
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        if len != 2 * SLOT_SIZE as u64 {
+            return Err(Error::corrupted(
+                path,
+                format!("meta file is {len} bytes, expected {}", 2 * SLOT_SIZE),
+            ));
+        }
+        let mut buf = vec![0u8; 2 * SLOT_SIZE];
+        file.read_exact_at(&mut buf, 0)
+            .map_err(|e| Error::io("read", path, e))?;
+        let slots = [
+            Meta::decode(&buf[..SLOT_SIZE]),
+            Meta::decode(&buf[SLOT_SIZE..]),
+        ];
+        match slots {
+            [Ok(a), Ok(b)] => Ok(if a.txn >= b.txn { a } else { b }),
+            [Ok(m), Err(_)] | [Err(_), Ok(m)] => Ok(m),
+            [Err(a), Err(b)] => Err(match (a, b) {
+                (SlotError::Foreign, _) | (_, SlotError::Foreign) => {
+                    Error::incompatible(path, "not an emds meta file (bad magic)")
+                }
+                (SlotError::Incompatible(w), _) | (_, SlotError::Incompatible(w)) => {
+                    Error::incompatible(path, w)
+                }
+                (a, b) => Error::corrupted(
+                    path,
+                    format!("no valid meta record: slot 0 {a:?}, slot 1 {b:?}"),
+                ),
+            }),
+        }
+    }
+
+    /// Maps the committed segments and loads the committed allocator state.
+    fn load_segments(&mut self) -> Result<()> {
+        let m = &self.committed;
+        for i in 0..m.seg_count as usize {
+            let path = seg_path(&self.dir, i);
+            let file = File::options()
+                .read(true)
+                .write(!self.read_only)
+                .open(&path)
+                .map_err(|e| Error::io("open segment", &path, e))?;
+            let len = file
+                .metadata()
+                .map_err(|e| Error::io("stat", &path, e))?
+                .len();
+            if len == 0 || len > MAX_SEGMENT_SIZE || len % PAGE != 0 {
+                return Err(Error::corrupted(
+                    &path,
+                    format!("segment file is {len} bytes"),
+                ));
+            }
+            let map = Mapping::new(&file, len as usize, !self.read_only)
+                .map_err(|e| Error::io("map", &path, e))?;
+            let info = SegInfo {
+                size: len,
+                backed: len,
+            };
+            self.segs.push(Segment {
+                file,
+                map,
+                info,
+                dirty: Vec::new(),
+                written: false,
+            });
+        }
+        if m.state_len == 0 {
+            if m.seg_count != 0 {
+                return Err(self.meta_corrupted("segments listed without an allocator state"));
+            }
+            return Ok(());
+        }
+        let (state_addr, state_len, state_sum) = (m.state_addr, m.state_len, m.state_sum);
+        let len = usize::try_from(state_len)
+            .map_err(|_| self.meta_corrupted("allocator state too long"))?;
+        let bytes = self.read(state_addr, len)?;
+        if xxh3_64(bytes) != state_sum {
+            return Err(Error::corrupted(
+                &self.dir,
+                format!("allocator state at {state_addr:#x}: checksum mismatch"),
+            ));
+        }
+        let st = state::decode(bytes).map_err(|w| Error::corrupted(&self.dir, w))?;
+        self.adopt_state(st, state_addr, state_len)
+    }
+
+    fn meta_corrupted(&self, what: &str) -> Error {
+        Error::corrupted(self.dir.join("meta"), what)
+    }
+
+    fn adopt_state(&mut self, st: state::State, state_addr: u64, state_len: u64) -> Result<()> {
+        if st.segs.len() != self.segs.len() {
+            return Err(self.meta_corrupted("segment count differs from the allocator state"));
+        }
+        for (i, (seg, info)) in self.segs.iter_mut().zip(&st.segs).enumerate() {
+            let ok =
+                info.size <= seg.info.size && info.backed <= info.size && info.backed % PAGE == 0;
+            if !ok {
+                let what = format!("recorded {info:?}, file has {} bytes", seg.info.size);
+                return Err(Error::corrupted(seg_path(&self.dir, i), what));
+            }
+            seg.info = *info;
+            if !self.read_only {
+                seg.dirty = vec![0; (info.size / PAGE).div_ceil(64) as usize];
+            }
+        }
+        let corrupt = |w: String| Error::corrupted(&self.dir, format!("allocator state: {w}"));
+        for &(start, n) in &st.free {
+            self.check_extent(start, n).map_err(corrupt)?;
+            self.free.insert(start, n).map_err(corrupt)?;
+        }
+        for (page, class, used) in st.slabs {
+            self.check_extent(page, 1).map_err(corrupt)?;
+            self.slabs.load_page(page, class, used).map_err(corrupt)?;
+        }
+        self.check_extent(state_addr, pages_for(state_len))
+            .map_err(corrupt)?;
+        self.state_extent = Some((state_addr, pages_for(state_len)));
+        Ok(())
+    }
+
+    /// Whether `n` pages at `start` are page-aligned and backed.
+    fn check_extent(&self, start: u64, n: u64) -> std::result::Result<(), String> {
+        let (seg, off) = split(start);
+        let end = n.checked_mul(PAGE).and_then(|b| off.checked_add(b));
+        match (self.segs.get(seg), end) {
+            (Some(s), Some(end)) if off % PAGE == 0 && n > 0 && end <= s.info.backed => Ok(()),
+            _ => Err(format!(
+                "extent of {n} pages at {start:#x} is outside the store"
+            )),
+        }
+    }
+
+    /// The structure's root as last committed (or as created).
+    pub(crate) fn root(&self) -> &[u8; ROOT_SIZE] {
+        &self.committed.root
+    }
+
+    /// The seed of the store's key hash, fixed at creation.
+    pub(crate) fn hash_seed(&self) -> u64 {
+        self.committed.hash_seed
+    }
+
+    /// The store's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Fails unless writes are allowed: the store is read-write and not poisoned.
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.dir.clone(),
+            });
+        }
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The `len` bytes at `addr`, or a corruption error if they are not inside the store.
+    #[inline]
+    pub(crate) fn read(&self, addr: u64, len: usize) -> Result<&[u8]> {
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg) {
+            if let Some(end) = off.checked_add(len as u64).filter(|&e| e <= s.info.backed) {
+                return Ok(&s.map.bytes()[off as usize..end as usize]);
+            }
+        }
+        Err(self.bad_reference(addr, len))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_reference(&self, addr: u64, len: usize) -> Error {
+        Error::corrupted(
+            &self.dir,
+            format!("reference to {len} bytes at {addr:#x} lies outside the store"),
+        )
+    }
+
+    /// Whether `len` bytes at `addr` were allocated since the last commit (and so
+    /// may be written in place without touching the committed state).
+    pub(crate) fn is_writable(&self, addr: u64, len: usize) -> bool {
+        let (seg, off) = split(addr);
+        let Some(s) = self.segs.get(seg) else {
+            return false;
+        };
+        let first = off / PAGE;
+        let last = (off + len.max(1) as u64 - 1) / PAGE;
+        let dirty = (first..=last).all(|p| {
+            s.dirty
+                .get((p / 64) as usize)
+                .is_some_and(|w| w >> (p % 64) & 1 == 1)
+        });
+        dirty || (len as u64 <= MAX_SLAB_OBJECT && self.slabs.is_fresh(addr))
+    }
+
+    /// The `len` writable bytes at `addr`, which must have been allocated since
+    /// the last commit; anything else is a bug that would break the commit protocol.
+    #[inline]
+    pub(crate) fn write(&mut self, addr: u64, len: usize) -> Result<&mut [u8]> {
+        self.writable()?;
+        if !self.is_writable(addr, len) {
+            return Err(self.committed_write(addr, len));
+        }
+        let (seg, off) = split(addr);
+        let s = &mut self.segs[seg];
+        s.written = true;
+        let bytes = s
+            .map
+            .bytes_mut()
+            .expect("a read-write store maps segments writable");
+        Ok(&mut bytes[off as usize..off as usize + len])
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn committed_write(&self, addr: u64, len: usize) -> Error {
+        Error::corrupted(
+            &self.dir,
+            format!("internal: write of {len} bytes at {addr:#x} would change the committed state"),
+        )
+    }
+
+    fn mark_dirty(&mut self, start: u64, n: u64) {
+        let (seg, off) = split(start);
+        let s = &mut self.segs[seg];
+        for p in off / PAGE..off / PAGE + n {
+            s.dirty[(p / 64) as usize] |= 1 << (p % 64);
+        }
+        self.dirty_extents.push((start, n));
+    }
+
+    fn is_dirty_page(&self, page: u64) -> bool {
+        let (seg, off) = split(page);
+        let p = off / PAGE;
+        self.segs[seg].dirty[(p / 64) as usize] >> (p % 64) & 1 == 1
+    }
+
+    /// Allocates `n` contiguous pages, growing the store if no free extent holds them.
+    pub(crate) fn alloc_pages(&mut self, n: u64) -> Result<u64> {
+        self.writable()?;
+        let start = match self.free.take(n) {
+            Some(start) => start,
+            None => {
+                self.grow(n)?;
+                self.free.take(n).expect("growth backs enough pages")
+            }
+        };
+        self.mark_dirty(start, n);
+        self.changed = true;
+        Ok(start)
+    }
+
+    /// Frees `n` pages at `start`. Pages the committed state reaches stay
+    /// unusable until the next commit.
+    pub(crate) fn free_pages(&mut self, start: u64, n: u64) -> Result<()> {
+        self.writable()?;
+        self.check_extent(start, n)
+            .map_err(|w| Error::corrupted(&self.dir, w))?;
+        self.changed = true;
+        if self.is_dirty_page(start) {
+            self.free
+                .insert(start, n)
+                .map_err(|w| Error::corrupted(&self.dir, w))
+        } else {
+            self.pending.push((start, n));
+            Ok(())
+        }
+    }
+
+    /// Allocates room for an object of `len` bytes: a slab slot for small
+    /// objects, whole pages for large ones. The memory is writable until the next commit.
+    pub(crate) fn alloc(&mut self, len: usize) -> Result<u64> {
+        let len = len as u64;
+        if len > MAX_SLAB_OBJECT {
+            return self.alloc_pages(pages_for(len));
+        }
+        self.writable()?;
+        let class = slab::class_of(len);
+        if let Some(a) = self.slabs.alloc(class) {
+            self.changed = true;
+            return Ok(a);
+        }
+        let page = self.alloc_pages(1)?;
+        self.slabs.add_page(page, class);
+        Ok(self
+            .slabs
+            .alloc(class)
+            .expect("a new slab page has free slots"))
+    }
+
+    /// Frees an object allocated with `alloc(len)`.
+    pub(crate) fn free(&mut self, addr: u64, len: usize) -> Result<()> {
+        let len = len as u64;
+        if len > MAX_SLAB_OBJECT {
+            return self.free_pages(addr, pages_for(len));
+        }
+        self.writable()?;
+        self.changed = true;
+        match self.slabs.free(addr, slab::class_of(len)) {
+            Ok(Freed::Kept) => Ok(()),
+            // Nothing in the page is live now or at the last commit.
+            Ok(Freed::PageEmpty(page)) => self
+                .free
+                .insert(page, 1)
+                .map_err(|w| Error::corrupted(&self.dir, w)),
+            Err(w) => Err(Error::corrupted(&self.dir, w)),
+        }
+    }
+
+    /// Backs more pages with disk blocks: in the last segment if it has room,
+    /// else in a new segment.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: u64) -> Result<()> {
+        let need = n
+            .checked_mul(PAGE)
+            .filter(|&b| b <= MAX_SEGMENT_SIZE)
+            .ok_or_else(|| Error::Full {
+                path: self.dir.clone(),
+                what: format!("an object of {n} pages exceeds the largest segment"),
+            })?;
+        let backed: u64 = self.segs.iter().map(|s| s.info.backed).sum();
+        let step = (backed / 16)
+            .clamp(64 << 10, 64 << 20)
+            .next_multiple_of(PAGE);
+        let room = self.segs.last().map_or(0, |s| s.info.size - s.info.backed);
+        if room < need {
+            self.add_segment(need)?;
+        }
+        let last = self.segs.len() - 1;
+        let room = self.segs[last].info.size - self.segs[last].info.backed;
+        self.back(last, step.max(need).min(room))
+    }
+
+    /// Preallocates `bytes` more of segment `i` and frees them for allocation.
+    fn back(&mut self, i: usize, bytes: u64) -> Result<()> {
+        let s = &mut self.segs[i];
+        os::preallocate(&s.file, s.info.backed, bytes)
+            .map_err(|e| Error::io("preallocate", seg_path(&self.dir, i), e))?;
+        let start = addr(i, s.info.backed);
+        s.info.backed += bytes;
+        self.changed = true;
+        self.free
+            .insert(start, bytes / PAGE)
+            .map_err(|w| Error::corrupted(&self.dir, w))
+    }
+
+    /// Creates and maps segment file number `segs.len()`, at least `need` bytes long.
+    fn add_segment(&mut self, need: u64) -> Result<()> {
+        let i = self.segs.len();
+        if i >= MAX_SEGMENTS {
+            return Err(Error::Full {
+                path: self.dir.clone(),
+                what: format!("{MAX_SEGMENTS} segments"),
+            });
+        }
+        let nominal = match self.segs.last() {
+            None => self.opts.initial_segment_size,
+            Some(s) => {
+                (s.info.size * 2).clamp(self.opts.initial_segment_size, self.opts.max_segment_size)
+            }
+        };
+        let size = nominal.max(need).min(MAX_SEGMENT_SIZE);
+        let path = seg_path(&self.dir, i);
+        let made = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|file| {
+                file.set_len(size)?;
+                let map = Mapping::new(&file, size as usize, true)?;
+                Ok((file, map))
+            });
+        let (file, map) = made.map_err(|e| {
+            let _ = fs::remove_file(&path);
+            Error::io("create segment", &path, e)
+        })?;
+        let dirty = vec![0; (size / PAGE).div_ceil(64) as usize];
+        self.segs.push(Segment {
+            file,
+            map,
+            info: SegInfo { size, backed: 0 },
+            dirty,
+            written: false,
+        });
+        self.new_segments.push(i);
+        Ok(())
+    }
+
+    /// Commits everything written since the last commit with `root` as the
+    /// structure's root, following the protocol of `docs/DESIGN.md`.
+    pub(crate) fn commit(&mut self, root: &[u8; ROOT_SIZE]) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.writable()?;
+        if !self.changed && *root == self.committed.root {
+            return Ok(());
+        }
+        let old_state = self.state_extent;
+        let (state_addr, state_pages, state_len, state_sum) = self.write_state(old_state)?;
+        let meta = Meta {
+            txn: self.committed.txn + 1,
+            seg_count: self.segs.len() as u32,
+            state_addr,
+            state_len,
+            state_sum,
+            root: *root,
+            ..self.committed.clone()
+        };
+        if let Err(e) = self.make_durable(&meta) {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        if let Err(e) = self.after_commit(old_state) {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        self.state_extent = Some((state_addr, state_pages));
+        self.committed = meta;
+        Ok(())
+    }
+
+    /// Writes the allocator state as it will be after the commit into freshly
+    /// allocated pages. Returns its address, pages, length and checksum.
+    fn write_state(&mut self, old: Option<(u64, u64)>) -> Result<(u64, u64, u64, u64)> {
+        loop {
+            // One extent and one segment of slack: allocating may split or add one.
+            let extents = self.free.extent_count() + self.pending.len() + 2;
+            let slabs = self.slabs.iter().map(|(_, class, _)| class);
+            let n = pages_for(state::encoded_len(self.segs.len() + 1, extents, slabs) as u64);
+            let start = self.alloc_pages(n)?;
+            let segs: Vec<SegInfo> = self.segs.iter().map(|s| s.info).collect();
+            let free = self
+                .free
+                .iter()
+                .chain(self.pending.iter().copied())
+                .chain(old);
+            let bytes = state::encode(&segs, free, self.slabs.iter());
+            if bytes.len() as u64 <= n * PAGE {
+                let sum = xxh3_64(&bytes);
+                self.write(start, bytes.len())?.copy_from_slice(&bytes);
+                return Ok((start, n, bytes.len() as u64, sum));
+            }
+            self.free_pages(start, n)?;
+        }
+    }
+
+    /// Steps 2-4 of the commit: data to disk, new files' names to disk, then the meta record.
+    fn make_durable(&mut self, meta: &Meta) -> Result<()> {
+        if self.opts.durable {
+            for &i in &self.new_segments {
+                let s = &self.segs[i];
+                s.file
+                    .sync_all()
+                    .map_err(|e| Error::io("fsync", seg_path(&self.dir, i), e))?;
+            }
+            for (i, s) in self.segs.iter().enumerate() {
+                if s.written {
+                    let len = s.info.backed as usize;
+                    s.map
+                        .sync_range(0, len)
+                        .map_err(|e| Error::io("msync", seg_path(&self.dir, i), e))?;
+                }
+            }
+            if !self.new_segments.is_empty() {
+                sync_dir(&self.dir)?;
+            }
+        }
+        let mut slot = [0u8; SLOT_SIZE];
+        slot[..RECORD_SIZE].copy_from_slice(&meta.encode());
+        let offset = (meta.txn % 2) * SLOT_SIZE as u64;
+        let path = self.dir.join("meta");
+        self.meta_file
+            .write_all_at(&slot, offset)
+            .map_err(|e| Error::io("write meta record", &path, e))?;
+        if self.opts.durable {
+            self.meta_file
+                .sync_data()
+                .map_err(|e| Error::io("fsync", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Step 5: what the old state reached and the new one does not becomes free.
+    fn after_commit(&mut self, old_state: Option<(u64, u64)>) -> Result<()> {
+        let corrupt = |w: String| Error::corrupted(PathBuf::new(), w);
+        for (start, n) in self.pending.drain(..).chain(old_state) {
+            self.free.insert(start, n).map_err(corrupt)?;
+        }
+        for page in self.slabs.commit() {
+            self.free.insert(page, 1).map_err(corrupt)?;
+        }
+        for (start, n) in self.dirty_extents.drain(..) {
+            let (seg, off) = split(start);
+            let s = &mut self.segs[seg];
+            for p in off / PAGE..off / PAGE + n {
+                s.dirty[(p / 64) as usize] &= !(1 << (p % 64));
+            }
+        }
+        for s in &mut self.segs {
+            s.written = false;
+        }
+        self.new_segments.clear();
+        self.changed = false;
+        Ok(())
+    }
+
+    /// Advises the kernel that the store will be read sequentially (or, with
+    /// `false`, at random).
+    pub(crate) fn advise_sequential(&self, sequential: bool) {
+        let advice = if sequential {
+            Advice::Sequential
+        } else {
+            Advice::Random
+        };
+        for s in &self.segs {
+            s.map.advise(advice);
+        }
+    }
+
+    /// Checks the committed meta record and allocator state against the disk,
+    /// and that `objects` (every object the structure reaches, as address and
+    /// allocated length) and the allocator's free space cover every backed page
+    /// exactly once: nothing overlaps, nothing leaks.
+    pub(crate) fn check(&self, objects: &[(u64, u64)]) -> Result<CheckReport> {
+        self.check_committed()?;
+        let corrupt = |w: String| Error::corrupted(&self.dir, format!("check: {w}"));
+        let mut claimed: Vec<Vec<u64>> = self
+            .segs
+            .iter()
+            .map(|s| vec![0; (s.info.backed / PAGE).div_ceil(64) as usize])
+            .collect();
+        let mut claim = |start: u64, n: u64, what: &str| -> std::result::Result<(), String> {
+            self.check_extent(start, n)
+                .map_err(|w| format!("{what}: {w}"))?;
+            let (seg, off) = split(start);
+            for p in off / PAGE..off / PAGE + n {
+                let w = &mut claimed[seg][(p / 64) as usize];
+                if *w >> (p % 64) & 1 == 1 {
+                    return Err(format!(
+                        "{what} at {start:#x} overlaps other data in page {p} of segment {seg}"
+                    ));
+                }
+                *w |= 1 << (p % 64);
+            }
+            Ok(())
+        };
+        let mut report = CheckReport::default();
+        for (start, n) in self.free.iter().chain(self.pending.iter().copied()) {
+            claim(start, n, "free extent").map_err(corrupt)?;
+            report.bytes_free += n * PAGE;
+        }
+        if let Some((start, n)) = self.state_extent {
+            claim(start, n, "allocator state").map_err(corrupt)?;
+        }
+        // Per slab page: its class, its allocated slots, and the slots reached.
+        let mut slabs: std::collections::HashMap<u64, (usize, [u64; 4], [u64; 4])> =
+            Default::default();
+        for (page, class, used) in self.slabs.iter() {
+            claim(page, 1, "slab page").map_err(corrupt)?;
+            slabs.insert(page, (class, *used, [0; 4]));
+            report.slab_pages += 1;
+        }
+        for &(a, len) in objects {
+            report.objects += 1;
+            report.bytes_live += len;
+            if len > MAX_SLAB_OBJECT {
+                claim(a, pages_for(len), "object").map_err(corrupt)?;
+                continue;
+            }
+            let page = a & !(PAGE - 1);
+            let class = slab::class_of(len);
+            let size = CLASSES[class] as u64;
+            let slot = ((a - page) / size) as usize;
+            let (w, bit) = (slot / 64, 1u64 << (slot % 64));
+            match slabs.get_mut(&page) {
+                Some((c, used, seen))
+                    if *c == class && (a - page) % size == 0 && used[w] & bit != 0 =>
+                {
+                    if seen[w] & bit != 0 {
+                        return Err(corrupt(format!("object at {a:#x} is reached twice")));
+                    }
+                    seen[w] |= bit;
+                }
+                _ => {
+                    return Err(corrupt(format!(
+                        "object of {len} bytes at {a:#x} is not an allocated slab slot"
+                    )));
+                }
+            }
+        }
+        if let Some((page, _)) = slabs.iter().find(|(_, (_, used, seen))| used != seen) {
+            return Err(corrupt(format!(
+                "slab page {page:#x} has allocated slots nothing reaches (leak)"
+            )));
+        }
+        for (seg, bits) in claimed.iter().enumerate() {
+            let pages = self.segs[seg].info.backed / PAGE;
+            if let Some(p) = (0..pages).find(|p| bits[(p / 64) as usize] >> (p % 64) & 1 == 0) {
+                return Err(corrupt(format!(
+                    "page {p} of segment {seg} is neither free nor reached (leak)"
+                )));
+            }
+        }
+        report.segments = self.segs.len();
+        report.bytes_reserved = self.segs.iter().map(|s| s.info.size).sum();
+        report.bytes_backed = self.segs.iter().map(|s| s.info.backed).sum();
+        Ok(report)
+    }
+
+    /// Re-reads the current meta record and allocator state from disk and verifies both.
+    fn check_committed(&self) -> Result<()> {
+        let path = self.dir.join("meta");
+        let mut slot = vec![0u8; SLOT_SIZE];
+        let offset = (self.committed.txn % 2) * SLOT_SIZE as u64;
+        self.meta_file
+            .read_exact_at(&mut slot, offset)
+            .map_err(|e| Error::io("read", &path, e))?;
+        match Meta::decode(&slot) {
+            Ok(m) if m == self.committed => {}
+            other => {
+                return Err(Error::corrupted(
+                    &path,
+                    format!("current meta record reads back as {other:?}"),
+                ));
+            }
+        }
+        if let Some((start, _)) = self.state_extent {
+            let bytes = self.read(start, self.committed.state_len as usize)?;
+            if xxh3_64(bytes) != self.committed.state_sum {
+                return Err(Error::corrupted(
+                    &self.dir,
+                    "allocator state: checksum mismatch",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The store's files, for tools that copy or measure them.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.dir.join("meta")];
+        v.extend((0..self.segs.len()).map(|i| seg_path(&self.dir, i)));
+        v
+    }
+}
+
+fn describe(kind: Kind, size: u32, align: u32) -> String {
+    match kind {
+        Kind::Vec => format!("{} of {size}-byte elements aligned to {align}", kind.name()),
+        _ => kind.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

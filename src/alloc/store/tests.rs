@@ -1,0 +1,249 @@
+//! The allocator against a model: random allocations, frees, in-place writes,
+//! copy-on-write rewrites, commits and reopens, checked against an in-memory
+//! map of what each object holds, ending with `check()` and no leaked page.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+
+/// A small deterministic generator (splitmix64), so a failing seed replays.
+pub(crate) struct Rng(pub u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+fn small_segments() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.segment_sizes(64 << 10, 1 << 20);
+    o
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, &small_segments(), Kind::Raw, 0, 0).expect("open")
+}
+
+fn content(id: u64, len: usize) -> Vec<u8> {
+    let mut r = Rng(id);
+    (0..len).map(|_| r.next() as u8).collect()
+}
+
+/// Object id -> (address, length, content seed).
+type Model = BTreeMap<u64, (u64, usize, u64)>;
+
+fn verify(store: &Store, model: &Model) {
+    for (id, &(a, len, seed)) in model {
+        assert_eq!(
+            store.read(a, len).unwrap(),
+            &content(seed, len)[..],
+            "object {id} at {a:#x}"
+        );
+    }
+    let objects: Vec<(u64, u64)> = model.values().map(|&(a, len, _)| (a, len as u64)).collect();
+    store.check(&objects).expect("check");
+}
+
+fn random_len(r: &mut Rng) -> usize {
+    match r.below(100) {
+        0..=69 => 1 + r.below(2048) as usize,
+        70..=94 => 2049 + r.below(20_000) as usize,
+        _ => 1 + r.below(300_000) as usize,
+    }
+}
+
+fn run_model(seed: u64, steps: usize) {
+    println!("allocator model: seed {seed:#x}, {steps} steps");
+    let dir = temp_dir(&format!("model-{seed:x}"));
+    let mut store = open(&dir);
+    let mut r = Rng(seed);
+    let (mut model, mut committed) = (Model::new(), Model::new());
+    let mut next_id = 0u64;
+    for step in 0..steps {
+        match r.below(100) {
+            0..=44 => {
+                let len = random_len(&mut r);
+                let a = store.alloc(len).unwrap();
+                let seed = r.next();
+                store
+                    .write(a, len)
+                    .unwrap()
+                    .copy_from_slice(&content(seed, len));
+                model.insert(next_id, (a, len, seed));
+                next_id += 1;
+            }
+            45..=69 if !model.is_empty() => {
+                let id = *model
+                    .keys()
+                    .nth(r.below(model.len() as u64) as usize)
+                    .unwrap();
+                let (a, len, _) = model.remove(&id).unwrap();
+                store.free(a, len).unwrap();
+            }
+            70..=89 if !model.is_empty() => {
+                // Rewrite: in place if allocated since the commit, else copy-on-write.
+                let id = *model
+                    .keys()
+                    .nth(r.below(model.len() as u64) as usize)
+                    .unwrap();
+                let (a, len, _) = model[&id];
+                let seed = r.next();
+                let target = if store.is_writable(a, len) {
+                    a
+                } else {
+                    let b = store.alloc(len).unwrap();
+                    store.free(a, len).unwrap();
+                    b
+                };
+                store
+                    .write(target, len)
+                    .unwrap()
+                    .copy_from_slice(&content(seed, len));
+                model.insert(id, (target, len, seed));
+            }
+            90..=95 => {
+                store.commit(&[step as u8; ROOT_SIZE]).unwrap();
+                committed = model.clone();
+                verify(&store, &model);
+            }
+            96..=99 => {
+                // Reopen without a commit: everything since the last commit is gone.
+                drop(store);
+                store = open(&dir);
+                model = committed.clone();
+                verify(&store, &model);
+            }
+            _ => {}
+        }
+    }
+    store.commit(&[0; ROOT_SIZE]).unwrap();
+    verify(&store, &model);
+    drop(store);
+    let store = open(&dir);
+    verify(&store, &model);
+    // Free everything: after a commit, every backed page is free again.
+    drop(store);
+    let mut store = open(&dir);
+    for &(a, len, _) in model.values() {
+        store.free(a, len).unwrap();
+    }
+    store.commit(&[0; ROOT_SIZE]).unwrap();
+    let report = store.check(&[]).unwrap();
+    let state_pages = store.state_extent.map_or(0, |(_, n)| n);
+    assert_eq!(
+        report.bytes_free + state_pages * PAGE,
+        report.bytes_backed,
+        "leaked bytes after freeing all"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn allocator_matches_model() {
+    let base = std::env::var("EMDS_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+    let base = base.unwrap_or_else(random_seed);
+    for i in 0..4 {
+        run_model(base.wrapping_add(i), 1500);
+    }
+}
+
+#[test]
+fn committed_space_is_not_reused_before_the_commit() {
+    let dir = temp_dir("cow");
+    let mut s = open(&dir);
+    let a = s.alloc_pages(1).unwrap();
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    assert!(!s.is_writable(a, 4096));
+    assert!(s.write(a, 1).is_err());
+    s.free_pages(a, 1).unwrap();
+    let b = s.alloc_pages(1).unwrap();
+    assert_ne!(
+        a, b,
+        "a page the committed state reaches was handed out again"
+    );
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    s.check(&[(b, 4096)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn second_writer_and_reader_are_refused() {
+    let dir = temp_dir("locks");
+    let s = open(&dir);
+    assert!(matches!(
+        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
+        Err(Error::Locked { .. })
+    ));
+    let ro = small_segments().read_only(true).clone();
+    assert!(matches!(
+        Store::open(&dir, &ro, Kind::Raw, 0, 0),
+        Err(Error::Locked { .. })
+    ));
+    drop(s);
+    let r1 = Store::open(&dir, &ro, Kind::Raw, 0, 0).unwrap();
+    let r2 = Store::open(&dir, &ro, Kind::Raw, 0, 0).unwrap();
+    assert!(matches!(
+        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(r1.writable(), Err(Error::ReadOnly { .. })));
+    drop((r1, r2));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wrong_kind_is_refused() {
+    let dir = temp_dir("kind");
+    drop(open(&dir));
+    let e = Store::open(&dir, &small_segments(), Kind::Dict, 0, 0).unwrap_err();
+    assert!(matches!(e, Error::WrongKind { .. }), "{e}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn torn_newest_meta_falls_back_to_the_previous_commit() {
+    let dir = temp_dir("torn");
+    let mut s = open(&dir);
+    let a = s.alloc(100).unwrap();
+    s.write(a, 100).unwrap().fill(7);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    let b = s.alloc(100).unwrap();
+    s.write(b, 100).unwrap().fill(8);
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    let txn = s.committed.txn;
+    drop(s);
+    // Tear the newest record: half of it zeroed.
+    let f = File::options().write(true).open(dir.join("meta")).unwrap();
+    f.write_all_at(&[0u8; 128], (txn % 2) * SLOT_SIZE as u64 + 100)
+        .unwrap();
+    let s = open(&dir);
+    assert_eq!(s.root(), &[1; ROOT_SIZE]);
+    s.check(&[(a, 100)]).unwrap();
+    drop(s);
+    // Both records damaged: a typed error, not a panic.
+    f.write_all_at(&[0xffu8; 64], ((txn + 1) % 2) * SLOT_SIZE as u64 + 20)
+        .unwrap();
+    assert!(matches!(
+        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
+        Err(Error::Corrupted { .. })
+    ));
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,184 @@
+//! The one error type of emds.
+
+use std::io;
+use std::path::PathBuf;
+
+/// The result type of every fallible emds operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in emds.
+///
+/// Every variant names what failed and, where there is one, the path of the
+/// store involved. The enum is `#[non_exhaustive]`: match with a `_` arm.
+///
+/// # Examples
+///
+/// ```
+/// use emds::{EmDict, Error};
+///
+/// let dir = tempfile_dir();
+/// let first = EmDict::<u64, u64>::open(&dir).unwrap();
+/// // A second writer on the same store is refused at once.
+/// match EmDict::<u64, u64>::open(&dir) {
+///     Err(Error::Locked { path }) => assert!(path.starts_with(&dir)),
+///     other => panic!("expected Locked, got {other:?}"),
+/// }
+/// drop(first);
+/// # fn tempfile_dir() -> std::path::PathBuf {
+/// #     let d = std::env::temp_dir().join(format!("emds-doc-error-{}", std::process::id()));
+/// #     let _ = std::fs::remove_dir_all(&d);
+/// #     d
+/// # }
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What emds was doing, such as "fsync" or "create segment".
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The error the operating system returned.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The store is locked by another handle, in this process or another.
+    #[error("store {path} is locked by another handle")]
+    Locked {
+        /// The lock file that could not be taken.
+        path: PathBuf,
+    },
+
+    /// A write was attempted on a store opened read-only.
+    #[error("store {path} is open read-only")]
+    ReadOnly {
+        /// The store's directory.
+        path: PathBuf,
+    },
+
+    /// A file of the store is damaged: a checksum, length or structure check failed.
+    #[error("store {path} is corrupted: {what}")]
+    Corrupted {
+        /// The file in which the damage was found.
+        path: PathBuf,
+        /// What was found to be wrong.
+        what: String,
+    },
+
+    /// The directory holds something that is not an emds store of a format this
+    /// build reads: a foreign file, a newer format version, another page size.
+    #[error("{path} is not a store this version of emds can open: {what}")]
+    Incompatible {
+        /// The file that was rejected.
+        path: PathBuf,
+        /// Why it was rejected.
+        what: String,
+    },
+
+    /// The store holds another kind of structure, or another element type,
+    /// than the one it was opened as.
+    #[error("store {path} holds {found}, not {expected}")]
+    WrongKind {
+        /// The store's directory.
+        path: PathBuf,
+        /// What the caller opened it as.
+        expected: String,
+        /// What the store holds.
+        found: String,
+    },
+
+    /// A key or value could not be encoded: its `Serialize` implementation failed.
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded, such as "key" or "value".
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: postcard::Error,
+    },
+
+    /// Stored bytes could not be decoded as the requested type.
+    #[error("cannot decode {what} in {path}: {source}")]
+    Decode {
+        /// The store's directory.
+        path: PathBuf,
+        /// Which entry failed, such as "value of entry 12 in bucket 0x1000" or "element 7".
+        what: String,
+        /// The decoder's error.
+        #[source]
+        source: postcard::Error,
+    },
+
+    /// An index was out of range for a write.
+    #[error("index {index} out of range for length {len}")]
+    IndexOutOfBounds {
+        /// The index given.
+        index: u64,
+        /// The length at the time.
+        len: u64,
+    },
+
+    /// An earlier flush failed to reach the disk; the handle refuses further
+    /// writes, because what is on disk is no longer known. Reopen the store.
+    #[error("store {path} is poisoned by an earlier failed flush: {cause}")]
+    Poisoned {
+        /// The store's directory.
+        path: PathBuf,
+        /// The error that poisoned the handle.
+        cause: String,
+    },
+
+    /// The store has grown past a limit of the format.
+    #[error("store {path} is full: {what}")]
+    Full {
+        /// The store's directory.
+        path: PathBuf,
+        /// Which limit was reached.
+        what: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupted(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Corrupted {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn incompatible(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Incompatible {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert<T: Send + Sync + 'static + std::error::Error>() {}
+        assert::<Error>();
+    }
+
+    #[test]
+    fn messages_name_the_path() {
+        let e = Error::corrupted("/x/meta", "bad checksum");
+        assert_eq!(e.to_string(), "store /x/meta is corrupted: bad checksum");
+    }
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    missing_docs
+)]
+#![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
+
+mod alloc;
+mod emdict;
+mod emlist;
+mod error;
+mod options;
+
+pub use alloc::CheckReport;
+pub use error::{Error, Result};
+pub use options::OpenOptions;

@@ -1,0 +1,100 @@
+//! How a store is opened, mirroring `std::fs::OpenOptions`.
+
+/// Options for opening a store, in the manner of [`std::fs::OpenOptions`].
+///
+/// The default opens read-write, creates the store if it is missing, keeps
+/// what is there, and makes every flush durable (fsync).
+///
+/// # Examples
+///
+/// ```
+/// use emds::{EmDict, OpenOptions};
+///
+/// let dir = std::env::temp_dir().join(format!("emds-doc-options-{}", std::process::id()));
+/// let mut d: EmDict<String, u32> =
+///     EmDict::open_with(&dir, OpenOptions::new().truncate(true))?;
+/// d.insert("one".to_string(), 1)?;
+/// d.close()?;
+///
+/// let d: EmDict<String, u32> = EmDict::open_with(&dir, OpenOptions::new().read_only(true))?;
+/// assert_eq!(d.get("one")?, Some(1));
+/// # drop(d);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), emds::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub(crate) read_only: bool,
+    pub(crate) create: bool,
+    pub(crate) truncate: bool,
+    pub(crate) durable: bool,
+    pub(crate) initial_segment_size: u64,
+    pub(crate) max_segment_size: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            read_only: false,
+            create: true,
+            truncate: false,
+            durable: true,
+            initial_segment_size: 1 << 20,
+            max_segment_size: 1 << 30,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The default options: read-write, create, no truncation, durable flushes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens under a shared lock, so that any number of readers in any number of
+    /// processes can open the store at once; every write returns
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly). Implies no `create` and no `truncate`.
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Creates the store (and its directory) if it does not exist. On by default.
+    pub fn create(&mut self, create: bool) -> &mut Self {
+        self.create = create;
+        self
+    }
+
+    /// Empties an existing store on open, after its lock is taken.
+    pub fn truncate(&mut self, truncate: bool) -> &mut Self {
+        self.truncate = truncate;
+        self
+    }
+
+    /// Whether a flush waits for the disk (fsync). On by default.
+    ///
+    /// With `false`, a flush still commits atomically, so a crash of the
+    /// process never leaves a damaged store, but a power loss or kernel crash
+    /// may lose the flushes made since the kernel last wrote back the pages
+    /// (what LMDB calls `MDB_NOSYNC`).
+    pub fn durable(&mut self, durable: bool) -> &mut Self {
+        self.durable = durable;
+        self
+    }
+
+    /// The sizes of segment files: the first is `initial` bytes, each further
+    /// one twice the previous, up to `max` (both rounded up to 4 KiB pages).
+    /// Segments reserve address space; disk blocks are claimed in smaller steps
+    /// as data arrives. Defaults: 1 MiB and 1 GiB. Applies to segments created
+    /// from now on.
+    pub fn segment_sizes(&mut self, initial: u64, max: u64) -> &mut Self {
+        let page = crate::alloc::PAGE_SIZE as u64;
+        let round = |n: u64| {
+            n.clamp(page, crate::alloc::MAX_SEGMENT_SIZE)
+                .next_multiple_of(page)
+        };
+        self.initial_segment_size = round(initial);
+        self.max_segment_size = round(max).max(self.initial_segment_size);
+        self
+    }
+}
