@@ -144,25 +144,15 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        Error::Io { op, path: path.into(), source }
     }
 
     pub(crate) fn corrupted(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
-        Error::Corrupted {
-            path: path.into(),
-            what: what.into(),
-        }
+        Error::Corrupted { path: path.into(), what: what.into() }
     }
 
     pub(crate) fn incompatible(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
-        Error::Incompatible {
-            path: path.into(),
-            what: what.into(),
-        }
+        Error::Incompatible { path: path.into(), what: what.into() }
     }
 }
 

@@ -1,9 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![deny(
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs
-)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, missing_docs)]
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 
 mod alloc;

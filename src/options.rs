@@ -89,10 +89,7 @@ impl OpenOptions {
     /// from now on.
     pub fn segment_sizes(&mut self, initial: u64, max: u64) -> &mut Self {
         let page = crate::alloc::PAGE_SIZE as u64;
-        let round = |n: u64| {
-            n.clamp(page, crate::alloc::MAX_SEGMENT_SIZE)
-                .next_multiple_of(page)
-        };
+        let round = |n: u64| n.clamp(page, crate::alloc::MAX_SEGMENT_SIZE).next_multiple_of(page);
         self.initial_segment_size = round(initial);
         self.max_segment_size = round(max).max(self.initial_segment_size);
         self

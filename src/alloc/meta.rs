@@ -151,19 +151,14 @@ impl Meta {
         }
         let page = u32_at(b, PAGE);
         if page as usize != PAGE_SIZE {
-            return Err(SlotError::Incompatible(format!(
-                "page size {page}, expected {PAGE_SIZE}"
-            )));
+            return Err(SlotError::Incompatible(format!("page size {page}, expected {PAGE_SIZE}")));
         }
         let hash_id = u32_at(b, HASH_ID);
         if hash_id != HASH_XXH3_64 {
-            return Err(SlotError::Incompatible(format!(
-                "unknown hash function id {hash_id}"
-            )));
+            return Err(SlotError::Incompatible(format!("unknown hash function id {hash_id}")));
         }
         let kind = u32_at(b, KIND);
-        let kind = Kind::from_u32(kind)
-            .ok_or_else(|| SlotError::Invalid(format!("unknown structure kind {kind}")))?;
+        let kind = Kind::from_u32(kind).ok_or_else(|| SlotError::Invalid(format!("unknown structure kind {kind}")))?;
         let mut root = [0u8; ROOT_SIZE];
         root.copy_from_slice(&b[ROOT..ROOT + ROOT_SIZE]);
         Ok(Meta {
@@ -218,10 +213,7 @@ mod tests {
         for bit in 0..RECORD_SIZE * 8 {
             let mut b = good;
             b[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                Meta::decode(&b).is_err(),
-                "flip of bit {bit} went unnoticed"
-            );
+            assert!(Meta::decode(&b).is_err(), "flip of bit {bit} went unnoticed");
         }
     }
 

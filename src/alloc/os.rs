@@ -31,10 +31,7 @@ impl Mapping {
     /// Maps the first `len` bytes of `file`, which must be at least `len` long.
     pub(crate) fn new(file: &File, len: usize, writable: bool) -> io::Result<Self> {
         if file.metadata()?.len() < len as u64 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shorter than mapping",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than mapping"));
         }
         let mut options = MmapOptions::new();
         options.len(len);
@@ -117,11 +114,7 @@ pub(crate) fn drop_page_cache(file: &File) -> io::Result<()> {
     // SAFETY: posix_fadvise only reads its integer arguments and works on the
     // descriptor, which `file` keeps open for the duration of the call.
     let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(rc))
-    }
+    if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
 }
 
 #[cfg(test)]
@@ -133,13 +126,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("emds-os-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("short");
-        let file = File::options()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let file = File::options().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         file.set_len(100).unwrap();
         assert!(Mapping::new(&file, 4096, true).is_err());
         preallocate(&file, 0, 8192).unwrap();

@@ -47,11 +47,7 @@ impl FreeExtents {
     pub(crate) fn insert(&mut self, start: u64, n: u64) -> Result<(), String> {
         debug_assert!(n > 0 && start % PAGE_SIZE as u64 == 0);
         let end = start + n * PAGE_SIZE as u64;
-        let prev = self
-            .by_addr
-            .range(..=start)
-            .next_back()
-            .map(|(&a, &m)| (a, m));
+        let prev = self.by_addr.range(..=start).next_back().map(|(&a, &m)| (a, m));
         let next = self.by_addr.range(start..).next().map(|(&a, &m)| (a, m));
         if let Some((a, m)) = prev {
             if a + m * PAGE_SIZE as u64 > start {

@@ -11,9 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::pages::PAGE_SIZE;
 
 /// Slot sizes of the slab classes; larger objects get whole pages.
-pub(crate) const CLASSES: [u32; 14] = [
-    16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1360, 2048,
-];
+pub(crate) const CLASSES: [u32; 14] = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1360, 2048];
 /// The largest object the slabs hold.
 pub(crate) const MAX_SLAB_OBJECT: u64 = 2048;
 /// Bitmap words per page: enough for the smallest class.
@@ -24,10 +22,7 @@ type Bits = [u64; WORDS];
 /// The class index for an object of `len` bytes (`len <= MAX_SLAB_OBJECT`).
 #[inline]
 pub(crate) fn class_of(len: u64) -> usize {
-    CLASSES
-        .iter()
-        .position(|&c| c as u64 >= len)
-        .expect("object fits a slab class")
+    CLASSES.iter().position(|&c| c as u64 >= len).expect("object fits a slab class")
 }
 
 /// Slots in a page of class `class`.
@@ -50,12 +45,7 @@ pub(crate) struct SlabPage {
 
 impl SlabPage {
     fn new(class: usize, used: Bits) -> Self {
-        SlabPage {
-            class: class as u8,
-            used,
-            pending: [0; WORDS],
-            fresh: [0; WORDS],
-        }
+        SlabPage { class: class as u8, used, pending: [0; WORDS], fresh: [0; WORDS] }
     }
 
     fn first_free(&self) -> Option<usize> {
@@ -63,9 +53,7 @@ impl SlabPage {
         (0..WORDS).find_map(|w| {
             let taken = self.used[w] | self.pending[w];
             let free = !taken;
-            (free != 0)
-                .then(|| w * 64 + free.trailing_zeros() as usize)
-                .filter(|&s| s < n)
+            (free != 0).then(|| w * 64 + free.trailing_zeros() as usize).filter(|&s| s < n)
         })
     }
 
@@ -93,10 +81,7 @@ pub(crate) struct Slabs {
 
 impl Default for Slabs {
     fn default() -> Self {
-        Slabs {
-            pages: HashMap::new(),
-            open: vec![BTreeSet::new(); CLASSES.len()],
-        }
+        Slabs { pages: HashMap::new(), open: vec![BTreeSet::new(); CLASSES.len()] }
     }
 }
 
@@ -109,10 +94,7 @@ impl Slabs {
     /// Takes a free slot of class `class`, if any page has one.
     pub(crate) fn alloc(&mut self, class: usize) -> Option<u64> {
         let &page = self.open[class].first()?;
-        let p = self
-            .pages
-            .get_mut(&page)
-            .expect("open pages are slab pages");
+        let p = self.pages.get_mut(&page).expect("open pages are slab pages");
         let slot = p.first_free().expect("open pages have a free slot");
         p.used[slot / 64] |= 1 << (slot % 64);
         p.fresh[slot / 64] |= 1 << (slot % 64);
@@ -139,9 +121,7 @@ impl Slabs {
                 k => (1u64 << k) - 1,
             };
             if bits & !valid != 0 {
-                return Err(format!(
-                    "slab page {page:#x} marks slots past the end of its page"
-                ));
+                return Err(format!("slab page {page:#x} marks slots past the end of its page"));
             }
         }
         if p.first_free().is_some() {
@@ -157,10 +137,7 @@ impl Slabs {
     pub(crate) fn free(&mut self, addr: u64, class: usize) -> Result<Freed, String> {
         let (page, off) = locate(addr);
         let size = CLASSES[class] as u64;
-        let p = self
-            .pages
-            .get_mut(&page)
-            .ok_or_else(|| format!("free of {addr:#x}: not a slab page"))?;
+        let p = self.pages.get_mut(&page).ok_or_else(|| format!("free of {addr:#x}: not a slab page"))?;
         if p.class as usize != class || off % size != 0 {
             return Err(format!("free of {addr:#x}: not a slot of class {size}"));
         }
@@ -223,11 +200,7 @@ impl Slabs {
 
     /// The slab pages in address order: `(page, class, used bits)`.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, usize, &Bits)> {
-        let mut v: Vec<_> = self
-            .pages
-            .iter()
-            .map(|(&a, p)| (a, p.class as usize, &p.used))
-            .collect();
+        let mut v: Vec<_> = self.pages.iter().map(|(&a, p)| (a, p.class as usize, &p.used)).collect();
         v.sort_unstable_by_key(|e| e.0);
         v.into_iter()
     }
@@ -262,10 +235,7 @@ mod tests {
         assert!(s.commit().is_empty());
         assert!(!s.is_fresh(a));
         assert_eq!(s.free(a, 13), Ok(Freed::Kept));
-        assert!(
-            s.alloc(13).is_none(),
-            "a committed slot is reused before the commit"
-        );
+        assert!(s.alloc(13).is_none(), "a committed slot is reused before the commit");
         s.commit();
         assert_eq!(s.alloc(13), Some(0));
         assert!(s.is_fresh(0));

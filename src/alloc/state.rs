@@ -24,11 +24,7 @@ pub(crate) struct State {
 }
 
 /// The encoded length of a state with these counts.
-pub(crate) fn encoded_len(
-    segs: usize,
-    extents: usize,
-    slabs: impl Iterator<Item = usize>,
-) -> usize {
+pub(crate) fn encoded_len(segs: usize, extents: usize, slabs: impl Iterator<Item = usize>) -> usize {
     HEADER + segs * 16 + extents * 16 + slabs.map(|class| 16 + 8 * words(class)).sum::<usize>()
 }
 
@@ -75,10 +71,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u64(&mut self) -> Result<u64, String> {
-        let v = self
-            .b
-            .get(self.at..self.at + 8)
-            .ok_or("allocator state is truncated")?;
+        let v = self.b.get(self.at..self.at + 8).ok_or("allocator state is truncated")?;
         self.at += 8;
         Ok(u64::from_le_bytes(v.try_into().expect("8 bytes")))
     }
@@ -91,26 +84,18 @@ pub(crate) fn decode(b: &[u8]) -> Result<State, String> {
     }
     let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
     if version != VERSION {
-        return Err(format!(
-            "allocator state version {version}, expected {VERSION}"
-        ));
+        return Err(format!("allocator state version {version}, expected {VERSION}"));
     }
     let nseg = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")) as usize;
     let mut r = Reader { b, at: 16 };
     let (next, nslab) = (r.u64()?, r.u64()?);
-    let min_len = (nseg as u64)
-        .saturating_add(next)
-        .saturating_mul(16)
-        .saturating_add(nslab.saturating_mul(24));
+    let min_len = (nseg as u64).saturating_add(next).saturating_mul(16).saturating_add(nslab.saturating_mul(24));
     if min_len > b.len() as u64 {
         return Err("allocator state counts exceed its length".into());
     }
     let mut st = State::default();
     for _ in 0..nseg {
-        st.segs.push(SegInfo {
-            size: r.u64()?,
-            backed: r.u64()?,
-        });
+        st.segs.push(SegInfo { size: r.u64()?, backed: r.u64()? });
     }
     for _ in 0..next {
         st.free.push((r.u64()?, r.u64()?));
@@ -128,10 +113,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<State, String> {
         st.slabs.push((page, class, used));
     }
     if r.at != b.len() {
-        return Err(format!(
-            "allocator state has {} trailing bytes",
-            b.len() - r.at
-        ));
+        return Err(format!("allocator state has {} trailing bytes", b.len() - r.at));
     }
     Ok(st)
 }
@@ -142,10 +124,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_length() {
-        let segs = [SegInfo {
-            size: 1 << 20,
-            backed: 65536,
-        }];
+        let segs = [SegInfo { size: 1 << 20, backed: 65536 }];
         let free = [(4096u64, 3u64), (1 << 40, 1)];
         let used = [[1u64, 0, 0, 0], [u64::MAX, 7, 0, 0]];
         let slabs = [(0u64, 13usize, &used[0]), (8192, 0, &used[1])];
@@ -159,10 +138,7 @@ mod tests {
 
     #[test]
     fn truncation_and_garbage_are_errors() {
-        let segs = [SegInfo {
-            size: 1 << 20,
-            backed: 65536,
-        }];
+        let segs = [SegInfo { size: 1 << 20, backed: 65536 }];
         let b = encode(&segs, [(4096, 1)].into_iter(), std::iter::empty());
         for cut in 0..b.len() {
             assert!(decode(&b[..cut]).is_err(), "cut at {cut}");

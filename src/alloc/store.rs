@@ -12,9 +12,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::meta::{Kind, Meta, RECORD_SIZE, ROOT_SIZE, SLOT_SIZE, SlotError};
 use super::os::{self, Mapping};
-use super::pages::{
-    FreeExtents, MAX_SEGMENT_SIZE, MAX_SEGMENTS, PAGE_SIZE, addr, pages_for, split,
-};
+use super::pages::{FreeExtents, MAX_SEGMENT_SIZE, MAX_SEGMENTS, PAGE_SIZE, addr, pages_for, split};
 use super::slab::{self, CLASSES, Freed, MAX_SLAB_OBJECT, Slabs};
 use super::state::{self, SegInfo};
 use crate::error::{Error, Result};
@@ -87,21 +85,13 @@ fn random_seed() -> u64 {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", dir, e))
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir` holding a structure of `kind`.
     /// `type_size` and `type_align` describe the element type where the kind has one.
-    pub(crate) fn open(
-        dir: &Path,
-        opts: &OpenOptions,
-        kind: Kind,
-        type_size: u32,
-        type_align: u32,
-    ) -> Result<Store> {
+    pub(crate) fn open(dir: &Path, opts: &OpenOptions, kind: Kind, type_size: u32, type_align: u32) -> Result<Store> {
         let dir = dir.to_path_buf();
         let writable = !opts.read_only;
         if writable && opts.create {
@@ -112,9 +102,7 @@ impl Store {
         if writable && opts.truncate {
             Self::remove_files(&dir)?;
         }
-        let exists = fs::metadata(&meta_path)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false);
+        let exists = fs::metadata(&meta_path).map(|m| m.len() > 0).unwrap_or(false);
         if !exists {
             if !(writable && opts.create) {
                 let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no emds store here");
@@ -128,10 +116,7 @@ impl Store {
             .open(&meta_path)
             .map_err(|e| Error::io("open", &meta_path, e))?;
         let committed = Self::read_meta(&meta_file, &meta_path)?;
-        if committed.kind != kind
-            || committed.type_size != type_size
-            || committed.type_align != type_align
-        {
+        if committed.kind != kind || committed.type_size != type_size || committed.type_align != type_align {
             return Err(Error::WrongKind {
                 path: dir,
                 expected: describe(kind, type_size, type_align),
@@ -169,11 +154,7 @@ impl Store {
             .open(&path)
             .or_else(|e| if writable { Err(e) } else { File::open(&path) })
             .map_err(|e| Error::io("open lock file", &path, e))?;
-        let taken = if writable {
-            file.try_lock()
-        } else {
-            file.try_lock_shared()
-        };
+        let taken = if writable { file.try_lock() } else { file.try_lock_shared() };
         match taken {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
@@ -213,11 +194,7 @@ impl Store {
         buf[SLOT_SIZE..SLOT_SIZE + RECORD_SIZE].copy_from_slice(&meta.encode());
         let tmp = dir.join("meta.tmp");
         let write = || -> std::io::Result<()> {
-            let f = File::options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
+            let f = File::options().write(true).create(true).truncate(true).open(&tmp)?;
             f.write_all_at(&buf, 0)?;
             f.sync_all()
         };
@@ -229,23 +206,13 @@ impl Store {
 
     /// Reads both meta slots and picks the valid one with the higher transaction id.
     fn read_meta(file: &File, path: &Path) -> Result<Meta> {
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("stat", path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         if len != 2 * SLOT_SIZE as u64 {
-            return Err(Error::corrupted(
-                path,
-                format!("meta file is {len} bytes, expected {}", 2 * SLOT_SIZE),
-            ));
+            return Err(Error::corrupted(path, format!("meta file is {len} bytes, expected {}", 2 * SLOT_SIZE)));
         }
         let mut buf = vec![0u8; 2 * SLOT_SIZE];
-        file.read_exact_at(&mut buf, 0)
-            .map_err(|e| Error::io("read", path, e))?;
-        let slots = [
-            Meta::decode(&buf[..SLOT_SIZE]),
-            Meta::decode(&buf[SLOT_SIZE..]),
-        ];
+        file.read_exact_at(&mut buf, 0).map_err(|e| Error::io("read", path, e))?;
+        let slots = [Meta::decode(&buf[..SLOT_SIZE]), Meta::decode(&buf[SLOT_SIZE..])];
         match slots {
             [Ok(a), Ok(b)] => Ok(if a.txn >= b.txn { a } else { b }),
             [Ok(m), Err(_)] | [Err(_), Ok(m)] => Ok(m),
@@ -253,13 +220,8 @@ impl Store {
                 (SlotError::Foreign, _) | (_, SlotError::Foreign) => {
                     Error::incompatible(path, "not an emds meta file (bad magic)")
                 }
-                (SlotError::Incompatible(w), _) | (_, SlotError::Incompatible(w)) => {
-                    Error::incompatible(path, w)
-                }
-                (a, b) => Error::corrupted(
-                    path,
-                    format!("no valid meta record: slot 0 {a:?}, slot 1 {b:?}"),
-                ),
+                (SlotError::Incompatible(w), _) | (_, SlotError::Incompatible(w)) => Error::incompatible(path, w),
+                (a, b) => Error::corrupted(path, format!("no valid meta record: slot 0 {a:?}, slot 1 {b:?}")),
             }),
         }
     }
@@ -274,29 +236,13 @@ impl Store {
                 .write(!self.read_only)
                 .open(&path)
                 .map_err(|e| Error::io("open segment", &path, e))?;
-            let len = file
-                .metadata()
-                .map_err(|e| Error::io("stat", &path, e))?
-                .len();
+            let len = file.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
             if len == 0 || len > MAX_SEGMENT_SIZE || len % PAGE != 0 {
-                return Err(Error::corrupted(
-                    &path,
-                    format!("segment file is {len} bytes"),
-                ));
+                return Err(Error::corrupted(&path, format!("segment file is {len} bytes")));
             }
-            let map = Mapping::new(&file, len as usize, !self.read_only)
-                .map_err(|e| Error::io("map", &path, e))?;
-            let info = SegInfo {
-                size: len,
-                backed: len,
-            };
-            self.segs.push(Segment {
-                file,
-                map,
-                info,
-                dirty: Vec::new(),
-                written: false,
-            });
+            let map = Mapping::new(&file, len as usize, !self.read_only).map_err(|e| Error::io("map", &path, e))?;
+            let info = SegInfo { size: len, backed: len };
+            self.segs.push(Segment { file, map, info, dirty: Vec::new(), written: false });
         }
         if m.state_len == 0 {
             if m.seg_count != 0 {
@@ -305,14 +251,10 @@ impl Store {
             return Ok(());
         }
         let (state_addr, state_len, state_sum) = (m.state_addr, m.state_len, m.state_sum);
-        let len = usize::try_from(state_len)
-            .map_err(|_| self.meta_corrupted("allocator state too long"))?;
+        let len = usize::try_from(state_len).map_err(|_| self.meta_corrupted("allocator state too long"))?;
         let bytes = self.read(state_addr, len)?;
         if xxh3_64(bytes) != state_sum {
-            return Err(Error::corrupted(
-                &self.dir,
-                format!("allocator state at {state_addr:#x}: checksum mismatch"),
-            ));
+            return Err(Error::corrupted(&self.dir, format!("allocator state at {state_addr:#x}: checksum mismatch")));
         }
         let st = state::decode(bytes).map_err(|w| Error::corrupted(&self.dir, w))?;
         self.adopt_state(st, state_addr, state_len)
@@ -327,8 +269,7 @@ impl Store {
             return Err(self.meta_corrupted("segment count differs from the allocator state"));
         }
         for (i, (seg, info)) in self.segs.iter_mut().zip(&st.segs).enumerate() {
-            let ok =
-                info.size <= seg.info.size && info.backed <= info.size && info.backed % PAGE == 0;
+            let ok = info.size <= seg.info.size && info.backed <= info.size && info.backed % PAGE == 0;
             if !ok {
                 let what = format!("recorded {info:?}, file has {} bytes", seg.info.size);
                 return Err(Error::corrupted(seg_path(&self.dir, i), what));
@@ -347,8 +288,7 @@ impl Store {
             self.check_extent(page, 1).map_err(corrupt)?;
             self.slabs.load_page(page, class, used).map_err(corrupt)?;
         }
-        self.check_extent(state_addr, pages_for(state_len))
-            .map_err(corrupt)?;
+        self.check_extent(state_addr, pages_for(state_len)).map_err(corrupt)?;
         self.state_extent = Some((state_addr, pages_for(state_len)));
         Ok(())
     }
@@ -359,9 +299,7 @@ impl Store {
         let end = n.checked_mul(PAGE).and_then(|b| off.checked_add(b));
         match (self.segs.get(seg), end) {
             (Some(s), Some(end)) if off % PAGE == 0 && n > 0 && end <= s.info.backed => Ok(()),
-            _ => Err(format!(
-                "extent of {n} pages at {start:#x} is outside the store"
-            )),
+            _ => Err(format!("extent of {n} pages at {start:#x} is outside the store")),
         }
     }
 
@@ -387,15 +325,10 @@ impl Store {
     /// Fails unless writes are allowed: the store is read-write and not poisoned.
     pub(crate) fn writable(&self) -> Result<()> {
         if self.read_only {
-            return Err(Error::ReadOnly {
-                path: self.dir.clone(),
-            });
+            return Err(Error::ReadOnly { path: self.dir.clone() });
         }
         if let Some(cause) = &self.poisoned {
-            return Err(Error::Poisoned {
-                path: self.dir.clone(),
-                cause: cause.clone(),
-            });
+            return Err(Error::Poisoned { path: self.dir.clone(), cause: cause.clone() });
         }
         Ok(())
     }
@@ -415,10 +348,7 @@ impl Store {
     #[cold]
     #[inline(never)]
     fn bad_reference(&self, addr: u64, len: usize) -> Error {
-        Error::corrupted(
-            &self.dir,
-            format!("reference to {len} bytes at {addr:#x} lies outside the store"),
-        )
+        Error::corrupted(&self.dir, format!("reference to {len} bytes at {addr:#x} lies outside the store"))
     }
 
     /// Whether `len` bytes at `addr` were allocated since the last commit (and so
@@ -430,11 +360,7 @@ impl Store {
         };
         let first = off / PAGE;
         let last = (off + len.max(1) as u64 - 1) / PAGE;
-        let dirty = (first..=last).all(|p| {
-            s.dirty
-                .get((p / 64) as usize)
-                .is_some_and(|w| w >> (p % 64) & 1 == 1)
-        });
+        let dirty = (first..=last).all(|p| s.dirty.get((p / 64) as usize).is_some_and(|w| w >> (p % 64) & 1 == 1));
         dirty || (len as u64 <= MAX_SLAB_OBJECT && self.slabs.is_fresh(addr))
     }
 
@@ -449,10 +375,7 @@ impl Store {
         let (seg, off) = split(addr);
         let s = &mut self.segs[seg];
         s.written = true;
-        let bytes = s
-            .map
-            .bytes_mut()
-            .expect("a read-write store maps segments writable");
+        let bytes = s.map.bytes_mut().expect("a read-write store maps segments writable");
         Ok(&mut bytes[off as usize..off as usize + len])
     }
 
@@ -499,13 +422,10 @@ impl Store {
     /// unusable until the next commit.
     pub(crate) fn free_pages(&mut self, start: u64, n: u64) -> Result<()> {
         self.writable()?;
-        self.check_extent(start, n)
-            .map_err(|w| Error::corrupted(&self.dir, w))?;
+        self.check_extent(start, n).map_err(|w| Error::corrupted(&self.dir, w))?;
         self.changed = true;
         if self.is_dirty_page(start) {
-            self.free
-                .insert(start, n)
-                .map_err(|w| Error::corrupted(&self.dir, w))
+            self.free.insert(start, n).map_err(|w| Error::corrupted(&self.dir, w))
         } else {
             self.pending.push((start, n));
             Ok(())
@@ -527,10 +447,7 @@ impl Store {
         }
         let page = self.alloc_pages(1)?;
         self.slabs.add_page(page, class);
-        Ok(self
-            .slabs
-            .alloc(class)
-            .expect("a new slab page has free slots"))
+        Ok(self.slabs.alloc(class).expect("a new slab page has free slots"))
     }
 
     /// Frees an object allocated with `alloc(len)`.
@@ -544,10 +461,7 @@ impl Store {
         match self.slabs.free(addr, slab::class_of(len)) {
             Ok(Freed::Kept) => Ok(()),
             // Nothing in the page is live now or at the last commit.
-            Ok(Freed::PageEmpty(page)) => self
-                .free
-                .insert(page, 1)
-                .map_err(|w| Error::corrupted(&self.dir, w)),
+            Ok(Freed::PageEmpty(page)) => self.free.insert(page, 1).map_err(|w| Error::corrupted(&self.dir, w)),
             Err(w) => Err(Error::corrupted(&self.dir, w)),
         }
     }
@@ -557,17 +471,12 @@ impl Store {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, n: u64) -> Result<()> {
-        let need = n
-            .checked_mul(PAGE)
-            .filter(|&b| b <= MAX_SEGMENT_SIZE)
-            .ok_or_else(|| Error::Full {
-                path: self.dir.clone(),
-                what: format!("an object of {n} pages exceeds the largest segment"),
-            })?;
+        let need = n.checked_mul(PAGE).filter(|&b| b <= MAX_SEGMENT_SIZE).ok_or_else(|| Error::Full {
+            path: self.dir.clone(),
+            what: format!("an object of {n} pages exceeds the largest segment"),
+        })?;
         let backed: u64 = self.segs.iter().map(|s| s.info.backed).sum();
-        let step = (backed / 16)
-            .clamp(64 << 10, 64 << 20)
-            .next_multiple_of(PAGE);
+        let step = (backed / 16).clamp(64 << 10, 64 << 20).next_multiple_of(PAGE);
         let room = self.segs.last().map_or(0, |s| s.info.size - s.info.backed);
         if room < need {
             self.add_segment(need)?;
@@ -585,51 +494,32 @@ impl Store {
         let start = addr(i, s.info.backed);
         s.info.backed += bytes;
         self.changed = true;
-        self.free
-            .insert(start, bytes / PAGE)
-            .map_err(|w| Error::corrupted(&self.dir, w))
+        self.free.insert(start, bytes / PAGE).map_err(|w| Error::corrupted(&self.dir, w))
     }
 
     /// Creates and maps segment file number `segs.len()`, at least `need` bytes long.
     fn add_segment(&mut self, need: u64) -> Result<()> {
         let i = self.segs.len();
         if i >= MAX_SEGMENTS {
-            return Err(Error::Full {
-                path: self.dir.clone(),
-                what: format!("{MAX_SEGMENTS} segments"),
-            });
+            return Err(Error::Full { path: self.dir.clone(), what: format!("{MAX_SEGMENTS} segments") });
         }
         let nominal = match self.segs.last() {
             None => self.opts.initial_segment_size,
-            Some(s) => {
-                (s.info.size * 2).clamp(self.opts.initial_segment_size, self.opts.max_segment_size)
-            }
+            Some(s) => (s.info.size * 2).clamp(self.opts.initial_segment_size, self.opts.max_segment_size),
         };
         let size = nominal.max(need).min(MAX_SEGMENT_SIZE);
         let path = seg_path(&self.dir, i);
-        let made = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|file| {
-                file.set_len(size)?;
-                let map = Mapping::new(&file, size as usize, true)?;
-                Ok((file, map))
-            });
+        let made = File::options().read(true).write(true).create(true).truncate(true).open(&path).and_then(|file| {
+            file.set_len(size)?;
+            let map = Mapping::new(&file, size as usize, true)?;
+            Ok((file, map))
+        });
         let (file, map) = made.map_err(|e| {
             let _ = fs::remove_file(&path);
             Error::io("create segment", &path, e)
         })?;
         let dirty = vec![0; (size / PAGE).div_ceil(64) as usize];
-        self.segs.push(Segment {
-            file,
-            map,
-            info: SegInfo { size, backed: 0 },
-            dirty,
-            written: false,
-        });
+        self.segs.push(Segment { file, map, info: SegInfo { size, backed: 0 }, dirty, written: false });
         self.new_segments.push(i);
         Ok(())
     }
@@ -678,11 +568,7 @@ impl Store {
             let n = pages_for(state::encoded_len(self.segs.len() + 1, extents, slabs) as u64);
             let start = self.alloc_pages(n)?;
             let segs: Vec<SegInfo> = self.segs.iter().map(|s| s.info).collect();
-            let free = self
-                .free
-                .iter()
-                .chain(self.pending.iter().copied())
-                .chain(old);
+            let free = self.free.iter().chain(self.pending.iter().copied()).chain(old);
             let bytes = state::encode(&segs, free, self.slabs.iter());
             if bytes.len() as u64 <= n * PAGE {
                 let sum = xxh3_64(&bytes);
@@ -698,16 +584,12 @@ impl Store {
         if self.opts.durable {
             for &i in &self.new_segments {
                 let s = &self.segs[i];
-                s.file
-                    .sync_all()
-                    .map_err(|e| Error::io("fsync", seg_path(&self.dir, i), e))?;
+                s.file.sync_all().map_err(|e| Error::io("fsync", seg_path(&self.dir, i), e))?;
             }
             for (i, s) in self.segs.iter().enumerate() {
                 if s.written {
                     let len = s.info.backed as usize;
-                    s.map
-                        .sync_range(0, len)
-                        .map_err(|e| Error::io("msync", seg_path(&self.dir, i), e))?;
+                    s.map.sync_range(0, len).map_err(|e| Error::io("msync", seg_path(&self.dir, i), e))?;
                 }
             }
             if !self.new_segments.is_empty() {
@@ -718,13 +600,9 @@ impl Store {
         slot[..RECORD_SIZE].copy_from_slice(&meta.encode());
         let offset = (meta.txn % 2) * SLOT_SIZE as u64;
         let path = self.dir.join("meta");
-        self.meta_file
-            .write_all_at(&slot, offset)
-            .map_err(|e| Error::io("write meta record", &path, e))?;
+        self.meta_file.write_all_at(&slot, offset).map_err(|e| Error::io("write meta record", &path, e))?;
         if self.opts.durable {
-            self.meta_file
-                .sync_data()
-                .map_err(|e| Error::io("fsync", &path, e))?;
+            self.meta_file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
         }
         Ok(())
     }
@@ -756,11 +634,7 @@ impl Store {
     /// Advises the kernel that the store will be read sequentially (or, with
     /// `false`, at random).
     pub(crate) fn advise_sequential(&self, sequential: bool) {
-        let advice = if sequential {
-            Advice::Sequential
-        } else {
-            Advice::Random
-        };
+        let advice = if sequential { Advice::Sequential } else { Advice::Random };
         for s in &self.segs {
             s.map.advise(advice);
         }
@@ -773,21 +647,15 @@ impl Store {
     pub(crate) fn check(&self, objects: &[(u64, u64)]) -> Result<CheckReport> {
         self.check_committed()?;
         let corrupt = |w: String| Error::corrupted(&self.dir, format!("check: {w}"));
-        let mut claimed: Vec<Vec<u64>> = self
-            .segs
-            .iter()
-            .map(|s| vec![0; (s.info.backed / PAGE).div_ceil(64) as usize])
-            .collect();
+        let mut claimed: Vec<Vec<u64>> =
+            self.segs.iter().map(|s| vec![0; (s.info.backed / PAGE).div_ceil(64) as usize]).collect();
         let mut claim = |start: u64, n: u64, what: &str| -> std::result::Result<(), String> {
-            self.check_extent(start, n)
-                .map_err(|w| format!("{what}: {w}"))?;
+            self.check_extent(start, n).map_err(|w| format!("{what}: {w}"))?;
             let (seg, off) = split(start);
             for p in off / PAGE..off / PAGE + n {
                 let w = &mut claimed[seg][(p / 64) as usize];
                 if *w >> (p % 64) & 1 == 1 {
-                    return Err(format!(
-                        "{what} at {start:#x} overlaps other data in page {p} of segment {seg}"
-                    ));
+                    return Err(format!("{what} at {start:#x} overlaps other data in page {p} of segment {seg}"));
                 }
                 *w |= 1 << (p % 64);
             }
@@ -802,8 +670,7 @@ impl Store {
             claim(start, n, "allocator state").map_err(corrupt)?;
         }
         // Per slab page: its class, its allocated slots, and the slots reached.
-        let mut slabs: std::collections::HashMap<u64, (usize, [u64; 4], [u64; 4])> =
-            Default::default();
+        let mut slabs: std::collections::HashMap<u64, (usize, [u64; 4], [u64; 4])> = Default::default();
         for (page, class, used) in self.slabs.iter() {
             claim(page, 1, "slab page").map_err(corrupt)?;
             slabs.insert(page, (class, *used, [0; 4]));
@@ -822,32 +689,24 @@ impl Store {
             let slot = ((a - page) / size) as usize;
             let (w, bit) = (slot / 64, 1u64 << (slot % 64));
             match slabs.get_mut(&page) {
-                Some((c, used, seen))
-                    if *c == class && (a - page) % size == 0 && used[w] & bit != 0 =>
-                {
+                Some((c, used, seen)) if *c == class && (a - page) % size == 0 && used[w] & bit != 0 => {
                     if seen[w] & bit != 0 {
                         return Err(corrupt(format!("object at {a:#x} is reached twice")));
                     }
                     seen[w] |= bit;
                 }
                 _ => {
-                    return Err(corrupt(format!(
-                        "object of {len} bytes at {a:#x} is not an allocated slab slot"
-                    )));
+                    return Err(corrupt(format!("object of {len} bytes at {a:#x} is not an allocated slab slot")));
                 }
             }
         }
         if let Some((page, _)) = slabs.iter().find(|(_, (_, used, seen))| used != seen) {
-            return Err(corrupt(format!(
-                "slab page {page:#x} has allocated slots nothing reaches (leak)"
-            )));
+            return Err(corrupt(format!("slab page {page:#x} has allocated slots nothing reaches (leak)")));
         }
         for (seg, bits) in claimed.iter().enumerate() {
             let pages = self.segs[seg].info.backed / PAGE;
             if let Some(p) = (0..pages).find(|p| bits[(p / 64) as usize] >> (p % 64) & 1 == 0) {
-                return Err(corrupt(format!(
-                    "page {p} of segment {seg} is neither free nor reached (leak)"
-                )));
+                return Err(corrupt(format!("page {p} of segment {seg} is neither free nor reached (leak)")));
             }
         }
         report.segments = self.segs.len();
@@ -861,25 +720,17 @@ impl Store {
         let path = self.dir.join("meta");
         let mut slot = vec![0u8; SLOT_SIZE];
         let offset = (self.committed.txn % 2) * SLOT_SIZE as u64;
-        self.meta_file
-            .read_exact_at(&mut slot, offset)
-            .map_err(|e| Error::io("read", &path, e))?;
+        self.meta_file.read_exact_at(&mut slot, offset).map_err(|e| Error::io("read", &path, e))?;
         match Meta::decode(&slot) {
             Ok(m) if m == self.committed => {}
             other => {
-                return Err(Error::corrupted(
-                    &path,
-                    format!("current meta record reads back as {other:?}"),
-                ));
+                return Err(Error::corrupted(&path, format!("current meta record reads back as {other:?}")));
             }
         }
         if let Some((start, _)) = self.state_extent {
             let bytes = self.read(start, self.committed.state_len as usize)?;
             if xxh3_64(bytes) != self.committed.state_sum {
-                return Err(Error::corrupted(
-                    &self.dir,
-                    "allocator state: checksum mismatch",
-                ));
+                return Err(Error::corrupted(&self.dir, "allocator state: checksum mismatch"));
             }
         }
         Ok(())

@@ -50,11 +50,7 @@ type Model = BTreeMap<u64, (u64, usize, u64)>;
 
 fn verify(store: &Store, model: &Model) {
     for (id, &(a, len, seed)) in model {
-        assert_eq!(
-            store.read(a, len).unwrap(),
-            &content(seed, len)[..],
-            "object {id} at {a:#x}"
-        );
+        assert_eq!(store.read(a, len).unwrap(), &content(seed, len)[..], "object {id} at {a:#x}");
     }
     let objects: Vec<(u64, u64)> = model.values().map(|&(a, len, _)| (a, len as u64)).collect();
     store.check(&objects).expect("check");
@@ -81,27 +77,18 @@ fn run_model(seed: u64, steps: usize) {
                 let len = random_len(&mut r);
                 let a = store.alloc(len).unwrap();
                 let seed = r.next();
-                store
-                    .write(a, len)
-                    .unwrap()
-                    .copy_from_slice(&content(seed, len));
+                store.write(a, len).unwrap().copy_from_slice(&content(seed, len));
                 model.insert(next_id, (a, len, seed));
                 next_id += 1;
             }
             45..=69 if !model.is_empty() => {
-                let id = *model
-                    .keys()
-                    .nth(r.below(model.len() as u64) as usize)
-                    .unwrap();
+                let id = *model.keys().nth(r.below(model.len() as u64) as usize).unwrap();
                 let (a, len, _) = model.remove(&id).unwrap();
                 store.free(a, len).unwrap();
             }
             70..=89 if !model.is_empty() => {
                 // Rewrite: in place if allocated since the commit, else copy-on-write.
-                let id = *model
-                    .keys()
-                    .nth(r.below(model.len() as u64) as usize)
-                    .unwrap();
+                let id = *model.keys().nth(r.below(model.len() as u64) as usize).unwrap();
                 let (a, len, _) = model[&id];
                 let seed = r.next();
                 let target = if store.is_writable(a, len) {
@@ -111,10 +98,7 @@ fn run_model(seed: u64, steps: usize) {
                     store.free(a, len).unwrap();
                     b
                 };
-                store
-                    .write(target, len)
-                    .unwrap()
-                    .copy_from_slice(&content(seed, len));
+                store.write(target, len).unwrap().copy_from_slice(&content(seed, len));
                 model.insert(id, (target, len, seed));
             }
             90..=95 => {
@@ -146,19 +130,13 @@ fn run_model(seed: u64, steps: usize) {
     store.commit(&[0; ROOT_SIZE]).unwrap();
     let report = store.check(&[]).unwrap();
     let state_pages = store.state_extent.map_or(0, |(_, n)| n);
-    assert_eq!(
-        report.bytes_free + state_pages * PAGE,
-        report.bytes_backed,
-        "leaked bytes after freeing all"
-    );
+    assert_eq!(report.bytes_free + state_pages * PAGE, report.bytes_backed, "leaked bytes after freeing all");
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn allocator_matches_model() {
-    let base = std::env::var("EMDS_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+    let base = std::env::var("EMDS_SEED").ok().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
     let base = base.unwrap_or_else(random_seed);
     for i in 0..4 {
         run_model(base.wrapping_add(i), 1500);
@@ -175,10 +153,7 @@ fn committed_space_is_not_reused_before_the_commit() {
     assert!(s.write(a, 1).is_err());
     s.free_pages(a, 1).unwrap();
     let b = s.alloc_pages(1).unwrap();
-    assert_ne!(
-        a, b,
-        "a page the committed state reaches was handed out again"
-    );
+    assert_ne!(a, b, "a page the committed state reaches was handed out again");
     s.commit(&[2; ROOT_SIZE]).unwrap();
     s.check(&[(b, 4096)]).unwrap();
     fs::remove_dir_all(&dir).unwrap();
@@ -188,22 +163,13 @@ fn committed_space_is_not_reused_before_the_commit() {
 fn second_writer_and_reader_are_refused() {
     let dir = temp_dir("locks");
     let s = open(&dir);
-    assert!(matches!(
-        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
-        Err(Error::Locked { .. })
-    ));
+    assert!(matches!(Store::open(&dir, &small_segments(), Kind::Raw, 0, 0), Err(Error::Locked { .. })));
     let ro = small_segments().read_only(true).clone();
-    assert!(matches!(
-        Store::open(&dir, &ro, Kind::Raw, 0, 0),
-        Err(Error::Locked { .. })
-    ));
+    assert!(matches!(Store::open(&dir, &ro, Kind::Raw, 0, 0), Err(Error::Locked { .. })));
     drop(s);
     let r1 = Store::open(&dir, &ro, Kind::Raw, 0, 0).unwrap();
     let r2 = Store::open(&dir, &ro, Kind::Raw, 0, 0).unwrap();
-    assert!(matches!(
-        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
-        Err(Error::Locked { .. })
-    ));
+    assert!(matches!(Store::open(&dir, &small_segments(), Kind::Raw, 0, 0), Err(Error::Locked { .. })));
     assert!(matches!(r1.writable(), Err(Error::ReadOnly { .. })));
     drop((r1, r2));
     fs::remove_dir_all(&dir).unwrap();
@@ -232,18 +198,13 @@ fn torn_newest_meta_falls_back_to_the_previous_commit() {
     drop(s);
     // Tear the newest record: half of it zeroed.
     let f = File::options().write(true).open(dir.join("meta")).unwrap();
-    f.write_all_at(&[0u8; 128], (txn % 2) * SLOT_SIZE as u64 + 100)
-        .unwrap();
+    f.write_all_at(&[0u8; 128], (txn % 2) * SLOT_SIZE as u64 + 100).unwrap();
     let s = open(&dir);
     assert_eq!(s.root(), &[1; ROOT_SIZE]);
     s.check(&[(a, 100)]).unwrap();
     drop(s);
     // Both records damaged: a typed error, not a panic.
-    f.write_all_at(&[0xffu8; 64], ((txn + 1) % 2) * SLOT_SIZE as u64 + 20)
-        .unwrap();
-    assert!(matches!(
-        Store::open(&dir, &small_segments(), Kind::Raw, 0, 0),
-        Err(Error::Corrupted { .. })
-    ));
+    f.write_all_at(&[0xffu8; 64], ((txn + 1) % 2) * SLOT_SIZE as u64 + 20).unwrap();
+    assert!(matches!(Store::open(&dir, &small_segments(), Kind::Raw, 0, 0), Err(Error::Corrupted { .. })));
     fs::remove_dir_all(&dir).unwrap();
 }
