@@ -47,6 +47,10 @@ pub enum Error {
     },
 
     /// The store is locked by another handle, in this process or another.
+    ///
+    /// Locks belong to open file descriptions (`flock`): a child process that a
+    /// thread forks while a store is open holds a copy of the lock until it
+    /// calls `exec`, so a reopen racing with a `fork` can briefly see `Locked`.
     #[error("store {path} is locked by another handle")]
     Locked {
         /// The lock file that could not be taken.

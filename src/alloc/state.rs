@@ -112,8 +112,8 @@ pub(crate) fn decode(b: &[u8]) -> Result<State, String> {
         }
         st.slabs.push((page, class, used));
     }
-    if r.at != b.len() {
-        return Err(format!("allocator state has {} trailing bytes", b.len() - r.at));
+    if b[r.at..].iter().any(|&x| x != 0) {
+        return Err("allocator state has non-zero bytes after its end".into());
     }
     Ok(st)
 }
@@ -143,6 +143,11 @@ mod tests {
         for cut in 0..b.len() {
             assert!(decode(&b[..cut]).is_err(), "cut at {cut}");
         }
+        let mut padded = b.clone();
+        padded.resize(4096, 0);
+        assert!(decode(&padded).is_ok());
+        padded[4000] = 1;
+        assert!(decode(&padded).is_err());
         let mut huge = b.clone();
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode(&huge).is_err());

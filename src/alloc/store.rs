@@ -80,7 +80,7 @@ fn seg_path(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("seg.{i:06}"))
 }
 
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     RandomState::new().hash_one((std::time::SystemTime::now(), std::process::id()))
 }
 
@@ -571,9 +571,13 @@ impl Store {
             let free = self.free.iter().chain(self.pending.iter().copied()).chain(old);
             let bytes = state::encode(&segs, free, self.slabs.iter());
             if bytes.len() as u64 <= n * PAGE {
-                let sum = xxh3_64(&bytes);
-                self.write(start, bytes.len())?.copy_from_slice(&bytes);
-                return Ok((start, n, bytes.len() as u64, sum));
+                // Zero padding fills the extent, so reopen derives exactly these pages from the length.
+                let len = (n * PAGE) as usize;
+                let out = self.write(start, len)?;
+                out[..bytes.len()].copy_from_slice(&bytes);
+                out[bytes.len()..].fill(0);
+                let sum = xxh3_64(out);
+                return Ok((start, n, len as u64, sum));
             }
             self.free_pages(start, n)?;
         }
@@ -751,5 +755,7 @@ fn describe(kind: Kind, size: u32, align: u32) -> String {
     }
 }
 
+#[cfg(test)]
+mod crash_tests;
 #[cfg(test)]
 mod tests;

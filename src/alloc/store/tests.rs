@@ -24,6 +24,15 @@ impl Rng {
     }
 }
 
+/// Tests that spawn processes hold this exclusively: a child forked while another
+/// test holds a store's lock keeps the lock until it execs, and would make that
+/// test's reopen fail with `Locked`. Every other test that reopens holds it shared.
+pub(crate) static SPAWN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub(crate) fn no_spawn() -> std::sync::RwLockReadGuard<'static, ()> {
+    SPAWN.read().unwrap_or_else(|e| e.into_inner())
+}
+
 pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
@@ -65,6 +74,7 @@ fn random_len(r: &mut Rng) -> usize {
 }
 
 fn run_model(seed: u64, steps: usize) {
+    let _guard = no_spawn();
     println!("allocator model: seed {seed:#x}, {steps} steps");
     let dir = temp_dir(&format!("model-{seed:x}"));
     let mut store = open(&dir);
@@ -145,6 +155,7 @@ fn allocator_matches_model() {
 
 #[test]
 fn committed_space_is_not_reused_before_the_commit() {
+    let _guard = no_spawn();
     let dir = temp_dir("cow");
     let mut s = open(&dir);
     let a = s.alloc_pages(1).unwrap();
@@ -161,6 +172,7 @@ fn committed_space_is_not_reused_before_the_commit() {
 
 #[test]
 fn second_writer_and_reader_are_refused() {
+    let _guard = no_spawn();
     let dir = temp_dir("locks");
     let s = open(&dir);
     assert!(matches!(Store::open(&dir, &small_segments(), Kind::Raw, 0, 0), Err(Error::Locked { .. })));
@@ -177,6 +189,7 @@ fn second_writer_and_reader_are_refused() {
 
 #[test]
 fn wrong_kind_is_refused() {
+    let _guard = no_spawn();
     let dir = temp_dir("kind");
     drop(open(&dir));
     let e = Store::open(&dir, &small_segments(), Kind::Dict, 0, 0).unwrap_err();
@@ -186,6 +199,7 @@ fn wrong_kind_is_refused() {
 
 #[test]
 fn torn_newest_meta_falls_back_to_the_previous_commit() {
+    let _guard = no_spawn();
     let dir = temp_dir("torn");
     let mut s = open(&dir);
     let a = s.alloc(100).unwrap();
