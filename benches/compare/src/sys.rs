@@ -148,3 +148,16 @@ fn field(text: &str, name: &str) -> Option<String> {
         .find(|(key, _)| key.trim() == name)
         .map(|(_, value)| value.trim().to_string())
 }
+
+/// Whether `dir` is on tmpfs, where fsync, disk use and the page cache mean nothing.
+pub fn is_tmpfs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path and a zeroed statfs for the kernel to fill.
+    unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        libc::statfs(path.as_ptr(), &mut stat) == 0 && stat.f_type == libc::TMPFS_MAGIC
+    }
+}

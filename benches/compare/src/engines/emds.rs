@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use emds::EmDict;
+use emds::{EmDict, EmList, EmVec};
 
 use super::{Engine, closed};
 use crate::Res;
-use crate::data::{Datum, entry_fold};
+use crate::data::{Datum, Edge, Elem, Pair, entry_fold, fold_all};
+use crate::list::Seq;
 
 pub struct Emds<K, V> {
     path: PathBuf,
@@ -89,5 +90,73 @@ impl<K: Datum, V: Datum> Engine<K, V> for Emds<K, V> {
         }
         dict.flush()?;
         Ok(removed)
+    }
+}
+
+/// `EmList<(u64, u64)>`: elements pushed one by one, then a durable flush.
+pub struct EmListSeq(EmList<Pair>);
+
+impl Seq<Pair> for EmListSeq {
+    const NAME: &'static str = "EmList";
+
+    fn create(dir: &Path) -> Res<Self> {
+        Ok(EmListSeq(EmList::open(dir.join("emlist"))?))
+    }
+
+    fn load(&mut self, items: &[Pair]) -> Res<()> {
+        for &item in items {
+            self.0.push(item)?;
+        }
+        self.0.flush()?;
+        Ok(())
+    }
+
+    fn scan(&self) -> Res<(usize, u64)> {
+        let (mut count, mut sum) = (0, 0u64);
+        for item in self.0.iter() {
+            sum = sum.wrapping_add(item?.fold());
+            count += 1;
+        }
+        Ok((count, sum))
+    }
+
+    fn count_matching(&self, indices: &[usize], items: &[Pair]) -> Res<usize> {
+        let mut found = 0;
+        for &i in indices {
+            found += usize::from(self.0.get(i)?.as_ref() == Some(&items[i]));
+        }
+        Ok(found)
+    }
+}
+
+/// `EmVec<[u32; 2]>`: one `extend_from_slice`, then a durable flush; scanned by chunks.
+pub struct EmVecSeq(EmVec<Edge>);
+
+impl Seq<Edge> for EmVecSeq {
+    const NAME: &'static str = "EmVec";
+
+    fn create(dir: &Path) -> Res<Self> {
+        Ok(EmVecSeq(EmVec::open(dir.join("emvec"))?))
+    }
+
+    fn load(&mut self, items: &[Edge]) -> Res<()> {
+        self.0.extend_from_slice(items)?;
+        self.0.flush()?;
+        Ok(())
+    }
+
+    fn scan(&self) -> Res<(usize, u64)> {
+        let (count, sum) = self.0.chunks().fold((0, 0u64), |(count, sum), chunk| {
+            (count + chunk.len(), sum.wrapping_add(fold_all(chunk)))
+        });
+        Ok((count, sum))
+    }
+
+    fn count_matching(&self, indices: &[usize], items: &[Edge]) -> Res<usize> {
+        let mut found = 0;
+        for &i in indices {
+            found += usize::from(self.0.get(i)?.as_ref() == Some(&items[i]));
+        }
+        Ok(found)
     }
 }

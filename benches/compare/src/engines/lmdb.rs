@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, PutFlags};
 
 use super::{Engine, closed};
 use crate::Res;
-use crate::data::{Datum, entry_fold};
+use crate::data::{Datum, Elem, Pair, entry_fold};
+use crate::list::Seq;
 
 /// The most the map may grow to. LMDB fails with MDB_MAP_FULL past it; it is
 /// address space, not memory or disk, so it can be far larger than the data.
@@ -131,5 +132,66 @@ impl<K: Datum, V: Datum> Engine<K, V> for Lmdb {
         }
         wtxn.commit()?;
         Ok(removed)
+    }
+}
+
+/// LMDB as a sequence: key = the position as a big-endian u64, so positions
+/// sort in order and a load is a pure append (`MDB_APPEND`); value = the
+/// pair's 16 bytes.
+pub struct LmdbSeq {
+    env: Env,
+}
+
+fn pair_bytes(&(a, b): &Pair) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    bytes
+}
+
+fn bytes_pair(bytes: &[u8]) -> Pair {
+    let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("a 16-byte value"));
+    (word(0), word(8))
+}
+
+impl Seq<Pair> for LmdbSeq {
+    const NAME: &'static str = "LMDB";
+
+    fn create(dir: &Path) -> Res<Self> {
+        Ok(LmdbSeq { env: open_env(&dir.join("lmdb"))? })
+    }
+
+    fn load(&mut self, items: &[Pair]) -> Res<()> {
+        let db = main_db(&self.env)?;
+        let mut wtxn = self.env.write_txn()?;
+        for (i, pair) in items.iter().enumerate() {
+            let key = (i as u64).to_be_bytes();
+            db.put_with_flags(&mut wtxn, PutFlags::APPEND, &key, &pair_bytes(pair))?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn scan(&self) -> Res<(usize, u64)> {
+        let db = main_db(&self.env)?;
+        let rtxn = self.env.read_txn()?;
+        let (mut count, mut sum) = (0, 0u64);
+        for entry in db.iter(&rtxn)? {
+            let (_, value) = entry?;
+            sum = sum.wrapping_add(bytes_pair(value).fold());
+            count += 1;
+        }
+        Ok((count, sum))
+    }
+
+    fn count_matching(&self, indices: &[usize], items: &[Pair]) -> Res<usize> {
+        let db = main_db(&self.env)?;
+        let rtxn = self.env.read_txn()?;
+        let mut found = 0;
+        for &i in indices {
+            let got = db.get(&rtxn, &(i as u64).to_be_bytes())?;
+            found += usize::from(got.is_some_and(|bytes| bytes_pair(bytes) == items[i]));
+        }
+        Ok(found)
     }
 }
