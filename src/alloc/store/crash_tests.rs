@@ -111,6 +111,16 @@ impl Workload {
         }
     }
 
+    /// One step that reports a full disk instead of panicking.
+    fn step_checked(&mut self) -> Result<()> {
+        let len = 1 + self.rng.below(5000) as usize;
+        let a = self.store.alloc(len)?;
+        let seed = self.rng.next();
+        self.store.write(a, len)?.copy_from_slice(&content(seed, len));
+        self.live.push((a, len, seed));
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         if let Some((a, len)) = self.catalog.take() {
             self.store.free(a, len)?;
@@ -319,4 +329,70 @@ fn long_workload_with_reopens_stays_consistent() {
         }
     }
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Mounts a small tmpfs for a full-disk test; `None` where this process may not mount.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, bytes: u64) -> Option<SmallDisk> {
+        let dir = temp_dir(name);
+        fs::create_dir_all(&dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn full_disk_is_an_error_and_loses_nothing() {
+    let _guard = no_spawn();
+    let Some(disk) = SmallDisk::mount("full", 4 << 20) else {
+        println!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let dir = disk.0.join("store");
+    let mut w = Workload::open(&dir, 7);
+    // Fill the disk; flush now and then, so some state is durable.
+    let err = loop {
+        let before = w.live.len();
+        let len = 100_000;
+        match w.store.alloc(len) {
+            Ok(a) => {
+                w.store.write(a, len).unwrap().fill(1);
+                w.store.free(a, len).unwrap();
+            }
+            Err(e) => break e,
+        }
+        for _ in 0..20 {
+            w.step_checked().map_err(|e| e.to_string()).ok();
+        }
+        if w.live.len() > before {
+            if let Err(e) = w.flush() {
+                break e;
+            }
+        }
+    };
+    println!("full disk gave: {err}");
+    assert!(matches!(err, Error::Io { .. } | Error::Full { .. }), "{err}");
+    // Reads still work; the last flush is what a reopen shows.
+    let at = w.flushes;
+    assert!(at > 0);
+    for &(a, len, _) in w.live.iter().take(10) {
+        w.store.read(a, len).unwrap();
+    }
+    drop(w);
+    let store = Store::open(&dir, &options(), Kind::Raw, 0, 0).unwrap();
+    assert_eq!(verify(&store).unwrap(), at);
 }
