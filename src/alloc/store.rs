@@ -74,6 +74,9 @@ pub(crate) struct Store {
     new_segments: Vec<usize>,
     poisoned: Option<String>,
     changed: bool,
+    /// Test hook: the next commit's data sync fails as an fsync error would.
+    #[cfg(test)]
+    pub(crate) fail_next_sync: bool,
 }
 
 fn seg_path(dir: &Path, i: usize) -> PathBuf {
@@ -139,6 +142,8 @@ impl Store {
             new_segments: Vec::new(),
             poisoned: None,
             changed: false,
+            #[cfg(test)]
+            fail_next_sync: false,
         };
         store.load_segments()?;
         Ok(store)
@@ -585,6 +590,10 @@ impl Store {
 
     /// Steps 2-4 of the commit: data to disk, new files' names to disk, then the meta record.
     fn make_durable(&mut self, meta: &Meta) -> Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_sync) {
+            return Err(Error::io("msync", &self.dir, std::io::Error::other("injected fsync failure")));
+        }
         if self.opts.durable {
             for &i in &self.new_segments {
                 let s = &self.segs[i];

@@ -62,6 +62,7 @@ fn main() {
 
 fn run() -> Res<()> {
     let cfg = parse_args(std::env::args().skip(1).collect())?;
+    let cfg = &cfg;
     let machine = Machine::detect();
     std::fs::create_dir_all(&cfg.dir)?;
     print_preamble(&cfg, &machine);
@@ -70,14 +71,31 @@ fn run() -> Res<()> {
         print_section(section, baselines);
     }
     if let Some(path) = &cfg.json {
-        let report = Report { machine, command: cfg.command.clone(), seed: cfg.seed, reps: cfg.reps, sections };
-        report.write_json(path)?;
+        report(cfg, machine, sections).write_json(path)?;
         eprintln!("wrote {}", path.display());
     }
     if !cfg.keep {
         let _ = std::fs::remove_dir(&cfg.dir); // only if empty
     }
     Ok(())
+}
+
+fn report(cfg: &Config, machine: Machine, sections: Vec<Section>) -> Report {
+    Report {
+        machine,
+        args: std::env::args().skip(1).collect(),
+        command: cfg.command.clone(),
+        workload: cfg.workload.clone(),
+        n: cfg.n,
+        seed: cfg.seed,
+        reps: cfg.reps,
+        sample: cfg.sample,
+        cold_sample: cfg.cold_sample,
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        sections,
+    }
 }
 
 /// Runs the chosen workload; returns its sections and the engines its rates are compared with.

@@ -16,6 +16,7 @@ pub enum Unit {
     /// Milliseconds.
     Millis,
     /// Mebibytes.
+    #[serde(rename = "mib")]
     MiB,
     /// Bytes per entry or element.
     BytesPerEntry,
@@ -28,6 +29,9 @@ pub enum Unit {
 /// One measured figure of one engine.
 #[derive(Clone, Debug, Serialize)]
 pub struct Metric {
+    /// A stable identifier for charts: the name in snake case.
+    pub key: String,
+    /// What the tables call it.
     pub name: String,
     pub unit: Unit,
     pub value: f64,
@@ -55,16 +59,27 @@ impl EngineResult {
     pub fn rate(&mut self, name: &str, ops: usize, secs: Vec<f64>) {
         let value = ops as f64 / median(&secs);
         let ops = Some(ops as u64);
-        self.metrics.push(Metric { name: name.into(), unit: Unit::OpsPerSec, value, ops, secs });
+        self.metrics.push(Metric { key: key(name), name: name.into(), unit: Unit::OpsPerSec, value, ops, secs });
     }
 
     pub fn value(&mut self, name: &str, unit: Unit, value: f64) {
-        self.metrics.push(Metric { name: name.into(), unit, value, ops: None, secs: Vec::new() });
+        let secs = Vec::new();
+        self.metrics.push(Metric { key: key(name), name: name.into(), unit, value, ops: None, secs });
     }
 
     pub fn get(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)
     }
+}
+
+/// `name` in snake case, ASCII only: "× raw 16 B after load" -> "x_raw_16_b_after_load".
+fn key(name: &str) -> String {
+    let mapped: String = name
+        .replace('×', "x")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { ' ' })
+        .collect();
+    mapped.split_whitespace().collect::<Vec<_>>().join("_")
 }
 
 /// The results of one workload: one table.
@@ -78,9 +93,17 @@ pub struct Section {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    /// The arguments the run was given.
+    pub args: Vec<String>,
     pub command: String,
+    pub workload: String,
+    pub n: usize,
     pub seed: u64,
     pub reps: usize,
+    pub sample: usize,
+    pub cold_sample: usize,
+    /// Seconds since the Unix epoch when the report was written.
+    pub unix_time: u64,
     pub sections: Vec<Section>,
 }
 

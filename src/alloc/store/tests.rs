@@ -222,3 +222,26 @@ fn torn_newest_meta_falls_back_to_the_previous_commit() {
     assert!(matches!(Store::open(&dir, &small_segments(), Kind::Raw, 0, 0), Err(Error::Corrupted { .. })));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn failed_sync_poisons_the_handle_and_loses_nothing_flushed() {
+    let _guard = no_spawn();
+    let dir = temp_dir("poison");
+    let mut s = open(&dir);
+    let a = s.alloc(64).unwrap();
+    s.write(a, 64).unwrap().fill(1);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    let b = s.alloc(64).unwrap();
+    s.write(b, 64).unwrap().fill(2);
+    s.fail_next_sync = true;
+    assert!(matches!(s.commit(&[2; ROOT_SIZE]), Err(Error::Io { .. })));
+    assert!(matches!(s.alloc(8), Err(Error::Poisoned { .. })));
+    assert!(matches!(s.write(b, 64), Err(Error::Poisoned { .. })));
+    assert!(matches!(s.commit(&[3; ROOT_SIZE]), Err(Error::Poisoned { .. })));
+    assert_eq!(s.read(a, 64).unwrap(), &[1; 64][..], "reads go on");
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.root(), &[1; ROOT_SIZE]);
+    s.check(&[(a, 64)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
