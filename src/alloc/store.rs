@@ -295,7 +295,20 @@ impl Store {
         }
         self.check_extent(state_addr, pages_for(state_len)).map_err(corrupt)?;
         self.state_extent = Some((state_addr, pages_for(state_len)));
-        Ok(())
+        self.check_disjoint().map_err(corrupt)
+    }
+
+    /// Free extents, slab pages and the allocator state must not share a page:
+    /// a damaged state that says otherwise is refused at open, before it could
+    /// hand out a page twice.
+    fn check_disjoint(&self) -> std::result::Result<(), String> {
+        let slabs = self.slabs.iter().map(|(page, _, _)| (page, 1));
+        let mut extents: Vec<(u64, u64)> = self.free.iter().chain(slabs).chain(self.state_extent).collect();
+        extents.sort_unstable();
+        match extents.windows(2).find(|w| w[0].0 + w[0].1 * PAGE > w[1].0) {
+            Some(w) => Err(format!("extents at {:#x} and {:#x} overlap", w[0].0, w[1].0)),
+            None => Ok(()),
+        }
     }
 
     /// Whether `n` pages at `start` are page-aligned and backed.

@@ -192,13 +192,7 @@ impl<K: Datum, V: Datum> DictData<K, V> {
         let absent_n = sample.len().max(1) as u64;
         let absent = pairs::<K, V>(seed, n as u64..n as u64 + absent_n);
         let removed = items[..half].iter().map(|(k, _)| *k).collect();
-        DictData {
-            absent: absent.into_iter().map(|(k, _)| k).collect(),
-            items,
-            sample,
-            removed,
-            cold,
-        }
+        DictData { absent: absent.into_iter().map(|(k, _)| k).collect(), items, sample, removed, cold }
     }
 
     /// The checksum of a scan over `items[from..]`.

@@ -133,9 +133,5 @@ pub fn disk_metrics(out: &mut EngineResult, dir: &Path, when: &str, entries: usi
 
 /// A fatal error unless `got` is `want`.
 pub fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Res<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("wrong result: {what}: got {got:?}, want {want:?}").into())
-    }
+    if got == want { Ok(()) } else { Err(format!("wrong result: {what}: got {got:?}, want {want:?}").into()) }
 }

@@ -113,9 +113,8 @@ fn bench<T: Elem, S: Seq<T>>(cfg: &Config, items: &[T]) -> Res<EngineResult> {
 
     let mut rng = SplitMix64::new(mix(cfg.seed ^ 0x1157));
     let indices = sample_indices(&mut rng, 0..n, cfg.sample);
-    let secs = repeated(cfg.reps, || {
-        expect("random gets that match", store.count_matching(&indices, items)?, indices.len())
-    })?;
+    let secs =
+        repeated(cfg.reps, || expect("random gets that match", store.count_matching(&indices, items)?, indices.len()))?;
     out.rate("get random index", indices.len(), secs);
 
     drop(store);

@@ -61,12 +61,11 @@ fn main() {
 }
 
 fn run() -> Res<()> {
-    let cfg = parse_args(std::env::args().skip(1).collect())?;
-    let cfg = &cfg;
+    let cfg = &parse_args(std::env::args().skip(1).collect())?;
     let machine = Machine::detect();
     std::fs::create_dir_all(&cfg.dir)?;
-    print_preamble(&cfg, &machine);
-    let (sections, baselines) = run_workload(&cfg)?;
+    print_preamble(cfg, &machine);
+    let (sections, baselines) = run_workload(cfg)?;
     for section in &sections {
         print_section(section, baselines);
     }
@@ -91,9 +90,7 @@ fn report(cfg: &Config, machine: Machine, sections: Vec<Section>) -> Report {
         reps: cfg.reps,
         sample: cfg.sample,
         cold_sample: cfg.cold_sample,
-        unix_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         sections,
     }
 }

@@ -164,10 +164,7 @@ fn print_table(section: &Section) {
 fn print_rate_table(section: &Section, cell: impl Fn(&Metric) -> Option<String>) {
     print_header(section, "rate");
     for name in metric_names(section, |m| m.unit == Unit::OpsPerSec) {
-        let cells = section
-            .results
-            .iter()
-            .map(|r| r.get(&name).and_then(&cell).unwrap_or_else(|| "—".into()));
+        let cells = section.results.iter().map(|r| r.get(&name).and_then(&cell).unwrap_or_else(|| "—".into()));
         println!("| {name} | {} |", cells.collect::<Vec<_>>().join(" | "));
     }
     println!();

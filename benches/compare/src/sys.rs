@@ -85,14 +85,7 @@ fn resident_pages(file: &File) -> io::Result<(u64, u64)> {
     // SAFETY: a fresh read-only shared mapping of an open file, unmapped below;
     // mincore only reads the page tables, it does not fault pages in.
     unsafe {
-        let addr = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        );
+        let addr = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0);
         if addr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -133,11 +126,7 @@ impl Machine {
 
 impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "{}, {} cores, {:.1} GiB RAM, Linux {}",
-            self.cpu, self.cores, self.memory_gib, self.kernel
-        )
+        write!(f, "{}, {} cores, {:.1} GiB RAM, Linux {}", self.cpu, self.cores, self.memory_gib, self.kernel)
     }
 }
 

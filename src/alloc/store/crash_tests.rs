@@ -396,3 +396,81 @@ fn full_disk_is_an_error_and_loses_nothing() {
     let store = Store::open(&dir, &options(), Kind::Raw, 0, 0).unwrap();
     assert_eq!(verify(&store).unwrap(), at);
 }
+
+/// One kind of damage done to a copy of a store.
+fn damage(dir: &Path, rng: &mut Rng) -> String {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| !p.ends_with("lock"));
+    files.sort();
+    let f = files[rng.below(files.len() as u64) as usize].clone();
+    let mut bytes = fs::read(&f).unwrap();
+    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+    let what = match rng.below(7) {
+        0 | 1 if !bytes.is_empty() => {
+            let at = rng.below(bytes.len() as u64 * 8);
+            bytes[(at / 8) as usize] ^= 1 << (at % 8);
+            format!("bit {at} of {name} flipped")
+        }
+        2 => {
+            let len = rng.below(bytes.len() as u64 + 1) as usize;
+            bytes.truncate(len);
+            format!("{name} cut to {len} bytes")
+        }
+        3 if bytes.len() >= PAGE_SIZE => {
+            let page = rng.below((bytes.len() / PAGE_SIZE) as u64) as usize;
+            bytes[page * PAGE_SIZE..(page + 1) * PAGE_SIZE].fill(0);
+            format!("page {page} of {name} zeroed")
+        }
+        4 if files.len() > 2 => {
+            let other = files[rng.below(files.len() as u64) as usize].clone();
+            bytes = fs::read(&other).unwrap();
+            format!("{name} replaced by a copy of {}", other.display())
+        }
+        5 => {
+            let len = rng.below(3 * PAGE_SIZE as u64) as usize;
+            bytes = (0..len).map(|_| rng.next() as u8).collect();
+            format!("{name} replaced by {len} random bytes")
+        }
+        _ => {
+            fs::remove_file(&f).unwrap();
+            return format!("{name} deleted");
+        }
+    };
+    fs::write(&f, &bytes).unwrap();
+    what
+}
+
+#[test]
+fn damaged_files_give_errors_not_panics() {
+    let _guard = no_spawn();
+    let seed = random_seed();
+    println!("damage test: seed {seed:#x}");
+    let base = temp_dir("damage");
+    let (good, bad) = (base.join("good"), base.join("bad"));
+    let mut rng = Rng(seed);
+    let mut w = Workload::open(&good, 1);
+    for _ in 0..5 {
+        for _ in 0..80 {
+            w.step();
+        }
+        w.flush().unwrap();
+    }
+    drop(w);
+    let (mut refused, mut opened) = (0, 0);
+    for round in 0..300 {
+        copy_dir(&good, &bad);
+        let what = damage(&bad, &mut rng);
+        // Open, verify, check: each may fail with an error, none may panic.
+        let result = std::panic::catch_unwind(|| match Store::open(&bad, &options(), Kind::Raw, 0, 0) {
+            Err(e) => Err(e.to_string()),
+            Ok(store) => verify(&store).map(|_| ()),
+        });
+        match result {
+            Err(_) => panic!("round {round}, seed {seed:#x}: panic after {what}"),
+            Ok(Err(_)) => refused += 1,
+            Ok(Ok(())) => opened += 1,
+        }
+    }
+    println!("{refused} damaged stores refused, {opened} opened and verified");
+    fs::remove_dir_all(&base).unwrap();
+}

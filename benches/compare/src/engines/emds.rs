@@ -146,9 +146,10 @@ impl Seq<Edge> for EmVecSeq {
     }
 
     fn scan(&self) -> Res<(usize, u64)> {
-        let (count, sum) = self.0.chunks().fold((0, 0u64), |(count, sum), chunk| {
-            (count + chunk.len(), sum.wrapping_add(fold_all(chunk)))
-        });
+        let (count, sum) = self
+            .0
+            .chunks()
+            .fold((0, 0u64), |(count, sum), chunk| (count + chunk.len(), sum.wrapping_add(fold_all(chunk))));
         Ok((count, sum))
     }
 

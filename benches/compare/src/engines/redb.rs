@@ -25,10 +25,7 @@ impl Redb {
     }
 
     /// Runs `f` on the table in one durable write transaction.
-    fn write<K: Datum, V: Datum, T>(
-        &self,
-        f: impl FnOnce(&mut redb::Table<K::Redb, V::Redb>) -> Res<T>,
-    ) -> Res<T> {
+    fn write<K: Datum, V: Datum, T>(&self, f: impl FnOnce(&mut redb::Table<K::Redb, V::Redb>) -> Res<T>) -> Res<T> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let out = f(&mut txn.open_table(table::<K, V>())?)?;
@@ -37,10 +34,7 @@ impl Redb {
     }
 
     /// Runs `f` on the table in a read transaction.
-    fn read<K: Datum, V: Datum, T>(
-        &self,
-        f: impl FnOnce(&redb::ReadOnlyTable<K::Redb, V::Redb>) -> Res<T>,
-    ) -> Res<T> {
+    fn read<K: Datum, V: Datum, T>(&self, f: impl FnOnce(&redb::ReadOnlyTable<K::Redb, V::Redb>) -> Res<T>) -> Res<T> {
         let txn = self.db()?.begin_read()?;
         f(&txn.open_table(table::<K, V>())?)
     }
