@@ -8,8 +8,8 @@ use crate::engines::Engine;
 use crate::engines::hashmap::MemMap;
 use crate::engines::lmdb::Lmdb;
 use crate::engines::redb::Redb;
-use crate::report::{EngineResult, Section, Unit, repeated, timed};
-use crate::sys::{self, disk_usage};
+use crate::report::{EngineResult, Section, Unit, disk_metrics, expect, repeated, timed};
+use crate::sys;
 use crate::{Config, Res, fresh_dir};
 
 /// The engines of the dict workload, in the order they run by default.
@@ -119,19 +119,4 @@ fn cold_gets<K: Datum, V: Datum, E: Engine<K, V>>(
     expect("cold gets that match", found, data.cold.len())?;
     out.rate("get cold (after cache drop)", data.cold.len(), vec![secs]);
     Ok(())
-}
-
-/// Disk use of `dir` and bytes per entry, as metrics.
-pub fn disk_metrics(out: &mut EngineResult, dir: &Path, when: &str, entries: usize, raw: usize) -> Res<()> {
-    let usage = disk_usage(dir)?;
-    let per_entry = usage.allocated as f64 / entries.max(1) as f64;
-    out.value(&format!("disk {when}"), Unit::MiB, usage.allocated as f64 / (1 << 20) as f64);
-    out.value(&format!("bytes/entry {when}"), Unit::BytesPerEntry, per_entry);
-    out.value(&format!("× raw {raw} B {when}"), Unit::Times, per_entry / raw as f64);
-    Ok(())
-}
-
-/// A fatal error unless `got` is `want`.
-pub fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Res<()> {
-    if got == want { Ok(()) } else { Err(format!("wrong result: {what}: got {got:?}, want {want:?}").into()) }
 }

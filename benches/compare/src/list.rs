@@ -5,9 +5,8 @@
 use std::path::Path;
 
 use crate::data::{Edge, Elem, Pair, SplitMix64, elements, fold_all, mix, sample_indices};
-use crate::dict::{disk_metrics, expect};
 use crate::engines::lmdb::LmdbSeq;
-use crate::report::{EngineResult, Section, repeated, timed};
+use crate::report::{EngineResult, Section, disk_metrics, expect, repeated, timed};
 use crate::{Config, Res, fresh_dir};
 
 /// A sequence store under test, indexed by position.

@@ -113,10 +113,16 @@ fn run_workload(cfg: &Config) -> Res<(Vec<Section>, &'static [&'static str])> {
 }
 
 fn print_preamble(cfg: &Config, machine: &Machine) {
-    println!("## emds-compare {} {}\n", cfg.command, cfg.workload);
+    match cfg.command.as_str() {
+        "dict" => println!("## emds-compare dict {}\n", cfg.workload),
+        command => println!("## emds-compare {command}\n"),
+    }
     println!("- machine: {machine}");
     println!("- n = {}, seed = {:#x}, reps = {} (median)", cfg.n, cfg.seed, cfg.reps);
-    println!("- warm gets per rep = {}, cold gets = {}", cfg.sample.min(cfg.n), cfg.cold_sample);
+    println!("- random gets per rep = {}", cfg.sample);
+    if cfg.command == "dict" {
+        println!("- cold gets (after dropping the page cache) = {}", cfg.cold_sample);
+    }
     println!("- dir: {}", cfg.dir.display());
     if sys::is_tmpfs(&cfg.dir) {
         println!("- WARNING: the dir is on tmpfs: durability, disk use and cold gets mean nothing there");
@@ -159,7 +165,21 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
         }
     }
     apply_defaults(&mut cfg, sample);
+    validate(&cfg)?;
     Ok(cfg)
+}
+
+/// Rejects what no workload runs, before any work is done.
+fn validate(cfg: &Config) -> Res<()> {
+    let known: &[&str] = match (cfg.command.as_str(), cfg.workload.as_str()) {
+        ("dict", "u64" | "bytes64") => dict::ENGINES,
+        ("list", "list") => &["emds", "emlist", "emvec", "lmdb", "vec"],
+        (command, workload) => return Err(format!("unknown workload {command} {workload}\n{USAGE}").into()),
+    };
+    match cfg.engines.iter().find(|e| !known.contains(&e.as_str())) {
+        Some(engine) => Err(format!("unknown engine {engine:?}; known: {}", known.join(",")).into()),
+        None => Ok(()),
+    }
 }
 
 fn apply_defaults(cfg: &mut Config, sample: Option<usize>) {
@@ -167,6 +187,7 @@ fn apply_defaults(cfg: &mut Config, sample: Option<usize>) {
         cfg.n = if cfg.workload == "bytes64" { 2_000_000 } else { 10_000_000 };
     }
     cfg.sample = sample.unwrap_or(cfg.sample).min(cfg.n);
+    cfg.cold_sample = cfg.cold_sample.min(cfg.n - cfg.n / 2); // drawn from the keys left after removal
     if cfg.engines.is_empty() {
         let all = if cfg.command == "list" { list::ENGINES } else { dict::ENGINES };
         cfg.engines = all.iter().map(|e| e.to_string()).collect();

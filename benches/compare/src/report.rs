@@ -1,11 +1,12 @@
 //! Results: what each engine measured, Markdown tables, and the JSON file.
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::Res;
-use crate::sys::Machine;
+use crate::sys::{Machine, disk_usage};
 
 /// What a metric's value is.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -112,6 +113,21 @@ impl Report {
         std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")?;
         Ok(())
     }
+}
+
+/// Disk use of `dir` and bytes per entry, as metrics.
+pub fn disk_metrics(out: &mut EngineResult, dir: &Path, when: &str, entries: usize, raw: usize) -> Res<()> {
+    let usage = disk_usage(dir)?;
+    let per_entry = usage.allocated as f64 / entries.max(1) as f64;
+    out.value(&format!("disk {when}"), Unit::MiB, usage.allocated as f64 / (1 << 20) as f64);
+    out.value(&format!("bytes/entry {when}"), Unit::BytesPerEntry, per_entry);
+    out.value(&format!("× raw {raw} B {when}"), Unit::Times, per_entry / raw as f64);
+    Ok(())
+}
+
+/// A fatal error unless `got` is `want`.
+pub fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Res<()> {
+    if got == want { Ok(()) } else { Err(format!("wrong result: {what}: got {got:?}, want {want:?}").into()) }
 }
 
 /// Runs `f` once and returns its result and the seconds it took.
