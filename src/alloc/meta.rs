@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn layout_is_frozen() {
         assert_eq!(RECORD_SIZE, 256);
-        assert!(RECORD_SIZE <= SLOT_SIZE);
+        const { assert!(RECORD_SIZE <= SLOT_SIZE) };
     }
 
     #[test]

@@ -45,19 +45,19 @@ impl FreeExtents {
     /// Adds `n` pages at `start`, merging with adjacent free extents.
     /// Fails, changing nothing, if any of the pages is already free.
     pub(crate) fn insert(&mut self, start: u64, n: u64) -> Result<(), String> {
-        debug_assert!(n > 0 && start % PAGE_SIZE as u64 == 0);
+        debug_assert!(n > 0 && start.is_multiple_of(PAGE_SIZE as u64));
         let end = start + n * PAGE_SIZE as u64;
         let prev = self.by_addr.range(..=start).next_back().map(|(&a, &m)| (a, m));
         let next = self.by_addr.range(start..).next().map(|(&a, &m)| (a, m));
-        if let Some((a, m)) = prev {
-            if a + m * PAGE_SIZE as u64 > start {
-                return Err(format!("pages at {start:#x} freed twice"));
-            }
+        if let Some((a, m)) = prev
+            && a + m * PAGE_SIZE as u64 > start
+        {
+            return Err(format!("pages at {start:#x} freed twice"));
         }
-        if let Some((a, _)) = next {
-            if a < end {
-                return Err(format!("pages at {a:#x} freed twice"));
-            }
+        if let Some((a, _)) = next
+            && a < end
+        {
+            return Err(format!("pages at {a:#x} freed twice"));
         }
         let (mut s, mut len) = (start, n);
         if let Some((a, m)) = prev.filter(|&(a, m)| a + m * PAGE_SIZE as u64 == start) {

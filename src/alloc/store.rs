@@ -355,10 +355,10 @@ impl Store {
     #[inline]
     pub(crate) fn read(&self, addr: u64, len: usize) -> Result<&[u8]> {
         let (seg, off) = split(addr);
-        if let Some(s) = self.segs.get(seg) {
-            if let Some(end) = off.checked_add(len as u64).filter(|&e| e <= s.info.backed) {
-                return Ok(&s.map.bytes()[off as usize..end as usize]);
-            }
+        if let Some(s) = self.segs.get(seg)
+            && let Some(end) = off.checked_add(len as u64).filter(|&e| e <= s.info.backed)
+        {
+            return Ok(&s.map.bytes()[off as usize..end as usize]);
         }
         Err(self.bad_reference(addr, len))
     }
@@ -715,7 +715,7 @@ impl Store {
             let slot = ((a - page) / size) as usize;
             let (w, bit) = (slot / 64, 1u64 << (slot % 64));
             match slabs.get_mut(&page) {
-                Some((c, used, seen)) if *c == class && (a - page) % size == 0 && used[w] & bit != 0 => {
+                Some((c, used, seen)) if *c == class && (a - page).is_multiple_of(size) && used[w] & bit != 0 => {
                     if seen[w] & bit != 0 {
                         return Err(corrupt(format!("object at {a:#x} is reached twice")));
                     }

@@ -38,8 +38,11 @@ fn root_u64(root: &[u8; ROOT_SIZE], i: usize) -> u64 {
     u64::from_le_bytes(root[i * 8..i * 8 + 8].try_into().unwrap())
 }
 
-/// Reads the catalog a flush wrote: (flush number, catalog extent, live objects).
-fn read_catalog(store: &Store) -> Result<(u64, Option<(u64, usize)>, Vec<(u64, usize, u64)>), String> {
+/// What a flush wrote: (flush number, catalog extent, live objects as (address, length, tag)).
+type Catalog = (u64, Option<(u64, usize)>, Vec<(u64, usize, u64)>);
+
+/// Reads the catalog a flush wrote.
+fn read_catalog(store: &Store) -> Result<Catalog, String> {
     let root = store.root();
     let flushes = root_u64(root, 0);
     if flushes == 0 {
@@ -378,10 +381,10 @@ fn full_disk_is_an_error_and_loses_nothing() {
         for _ in 0..20 {
             w.step_checked().map_err(|e| e.to_string()).ok();
         }
-        if w.live.len() > before {
-            if let Err(e) = w.flush() {
-                break e;
-            }
+        if w.live.len() > before
+            && let Err(e) = w.flush()
+        {
+            break e;
         }
     };
     println!("full disk gave: {err}");
