@@ -39,6 +39,12 @@ impl<T: bytemuck::Pod> EmVec<T> {
     pub fn len(&self) -> usize {
         self.data.len()
     }
+    pub fn get(&self, i: usize) -> Result<Option<T>> {
+        Ok(self.data.get(i).copied())
+    }
+    pub fn get_range(&self, r: std::ops::Range<usize>) -> Result<Option<std::borrow::Cow<'_, [T]>>> {
+        Ok(self.data.get(r).map(std::borrow::Cow::Borrowed))
+    }
     pub fn chunks(&self) -> impl Iterator<Item = &[T]> + '_ {
         self.data.chunks(1 << 20)
     }
