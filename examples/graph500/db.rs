@@ -1,16 +1,14 @@
-//! TEMPORARY stand-in for emds::{EmVec, EmDict} until they land on main (same contract API).
+//! TEMPORARY stand-in for emds::EmVec until it lands on main (same contract API).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::hash::Hash;
+pub use emds::EmDict;
+
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 /// Printed by the example while the stand-in is in use, so no number is mistaken for emds's.
-pub const STAND_IN: Option<&str> =
-    Some("NOTE: EmVec/EmDict are not on main yet; this build runs on an in-memory stand-in (examples/graph500/db.rs)");
+pub const STAND_IN: Option<&str> = Some(
+    "NOTE: EmVec is not on main yet; this build runs its CSR on an in-memory stand-in (examples/graph500/db.rs); the EmDict is real",
+);
 
 pub type Result<T> = std::result::Result<T, std::io::Error>;
 
@@ -50,42 +48,6 @@ impl<T: bytemuck::Pod> EmVec<T> {
     }
     pub fn flush(&mut self) -> Result<()> {
         std::fs::write(self.path.join("data"), bytemuck::cast_slice::<T, u8>(&self.data))
-    }
-    pub fn close(mut self) -> Result<()> {
-        self.flush()
-    }
-}
-
-pub struct EmDict<K, V> {
-    path: PathBuf,
-    map: HashMap<K, V>,
-}
-
-impl<K: Serialize + DeserializeOwned + Hash + Eq, V: Serialize + DeserializeOwned + Clone> EmDict<K, V> {
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)?;
-        let map = match std::fs::read(path.join("data")) {
-            Ok(b) => postcard::from_bytes::<Vec<(K, V)>>(&b).map_err(std::io::Error::other)?.into_iter().collect(),
-            Err(_) => HashMap::new(),
-        };
-        Ok(EmDict { path, map })
-    }
-    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open(path)
-    }
-    pub fn insert(&mut self, k: K, v: V) -> Result<Option<V>> {
-        Ok(self.map.insert(k, v))
-    }
-    pub fn get(&self, k: &K) -> Result<Option<V>> {
-        Ok(self.map.get(k).cloned())
-    }
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-    pub fn flush(&mut self) -> Result<()> {
-        let v: Vec<(&K, &V)> = self.map.iter().collect();
-        std::fs::write(self.path.join("data"), postcard::to_stdvec(&v).map_err(std::io::Error::other)?)
     }
     pub fn close(mut self) -> Result<()> {
         self.flush()
