@@ -4,10 +4,11 @@
 
 mod alloc;
 mod emdict;
-mod emlist;
+pub mod emlist;
 mod error;
 mod options;
 
 pub use alloc::CheckReport;
+pub use emlist::{EmList, EmVec};
 pub use error::{Error, Result};
 pub use options::OpenOptions;

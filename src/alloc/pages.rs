@@ -103,6 +103,8 @@ impl FreeExtents {
         self.by_addr.len()
     }
 
+    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
+    #[allow(dead_code)]
     pub(crate) fn pages(&self) -> u64 {
         self.pages
     }

@@ -173,6 +173,8 @@ impl Slabs {
     }
 
     /// The class of the slab page at `page`, if it is one.
+    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
+    #[allow(dead_code)]
     pub(crate) fn class_of_page(&self, page: u64) -> Option<usize> {
         self.pages.get(&page).map(|p| p.class as usize)
     }
@@ -205,6 +207,8 @@ impl Slabs {
         v.into_iter()
     }
 
+    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
+    #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
     }
