@@ -103,8 +103,7 @@ impl FreeExtents {
         self.by_addr.len()
     }
 
-    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn pages(&self) -> u64 {
         self.pages
     }

@@ -173,8 +173,7 @@ impl Slabs {
     }
 
     /// The class of the slab page at `page`, if it is one.
-    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn class_of_page(&self, page: u64) -> Option<usize> {
         self.pages.get(&page).map(|p| p.class as usize)
     }
@@ -207,8 +206,7 @@ impl Slabs {
         v.into_iter()
     }
 
-    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
     }

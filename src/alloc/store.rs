@@ -327,8 +327,6 @@ impl Store {
     }
 
     /// The seed of the store's key hash, fixed at creation.
-    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
-    #[allow(dead_code)]
     pub(crate) fn hash_seed(&self) -> u64 {
         self.committed.hash_seed
     }
@@ -813,8 +811,7 @@ impl Store {
     }
 
     /// The store's files, for tools that copy or measure them.
-    // Used by tests, and by the structures that need it (EmDict hashes with the seed).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "for tools that copy or measure a store")]
     pub(crate) fn files(&self) -> Vec<PathBuf> {
         let mut v = vec![self.dir.join("meta")];
         v.extend((0..self.segs.len()).map(|i| seg_path(&self.dir, i)));
