@@ -54,9 +54,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(note) = db::STAND_IN {
-        println!("{note}");
-    }
     match main_job(&args) {
         Ok(run) => {
             print!("{}", run.text());
