@@ -176,12 +176,27 @@ impl Run {
                 "           store written at {:.0} MiB/s; disk write bandwidth (dd+fsync) {bw}: {verdict}",
                 rate / MIB
             );
+            let _ = writeln!(
+                s,
+                "           main thread: {:.2} s waiting for a CPU (shared machine), {:.2} s blocked (I/O, faults, fsync)",
+                b.main_wait().as_secs_f64(),
+                b.blocked().as_secs_f64()
+            );
             let phases: Vec<String> = b
                 .phases
                 .iter()
-                .map(|p| format!("{} {:.2}/{:.2}", p.name, p.wall.as_secs_f64(), p.cpu.as_secs_f64()))
+                .map(|p| {
+                    format!(
+                        "{} {:.2}/{:.2}/{:.2}/{:.2}",
+                        p.name,
+                        p.wall.as_secs_f64(),
+                        p.cpu.as_secs_f64(),
+                        p.main_wait.as_secs_f64(),
+                        p.blocked().as_secs_f64()
+                    )
+                })
                 .collect();
-            let _ = writeln!(s, "           phases (wall/CPU s): {}", phases.join(", "));
+            let _ = writeln!(s, "           phases (wall/CPU/CPU wait/blocked s): {}", phases.join(", "));
         }
         let _ = writeln!(
             s,
@@ -261,12 +276,19 @@ impl Run {
         if b.wall() < Duration::from_secs(1) {
             return Some("too short to tell what bounds it");
         }
-        let cpu_share = b.cpu().as_secs_f64() / b.wall().as_secs_f64();
-        let io_share = self.disk_write_bw.map(|bw| self.disk_total() as f64 / bw / b.wall().as_secs_f64());
-        Some(match io_share {
-            Some(io) if io > 0.7 => "bounded by the disk",
-            _ if cpu_share > 0.7 => "bounded by the CPU",
-            _ => "neither saturated (waiting on page faults/writeback or a shared CPU)",
+        let wall = b.wall().as_secs_f64();
+        let cpu_share = b.cpu().as_secs_f64() / wall;
+        let wait_share = b.main_wait().as_secs_f64() / wall;
+        let blocked_share = b.blocked().as_secs_f64() / wall;
+        let io_share = self.disk_write_bw.map_or(0.0, |bw| self.disk_total() as f64 / bw / wall);
+        Some(if io_share > 0.7 || blocked_share > 0.5 {
+            "bounded by the disk"
+        } else if cpu_share + wait_share > 0.7 && wait_share > 0.25 {
+            "bounded by the CPU, shared with other processes"
+        } else if cpu_share > 0.7 {
+            "bounded by the CPU"
+        } else {
+            "neither the CPU nor the disk saturated"
         })
     }
 
@@ -297,6 +319,8 @@ impl Run {
             let mut bo = Obj::default();
             bo.n("wall_s", b.wall().as_secs_f64());
             bo.n("cpu_s", b.cpu().as_secs_f64());
+            bo.n("main_thread_cpu_wait_s", b.main_wait().as_secs_f64());
+            bo.n("main_thread_blocked_s", b.blocked().as_secs_f64());
             bo.n("edges_per_s", m.edges as f64 / b.wall().as_secs_f64());
             bo.n("store_write_bytes_per_s", self.disk_total() as f64 / b.wall().as_secs_f64());
             bo.n("io_written_bytes", b.io_written as f64);
@@ -309,9 +333,18 @@ impl Run {
             bo.s("bound", self.build_bound().unwrap_or("?"));
             let mut ph = Obj::default();
             for p in &b.phases {
-                ph.raw(p.name, format!("[{}, {}]", p.wall.as_secs_f64(), p.cpu.as_secs_f64()));
+                ph.raw(
+                    p.name,
+                    format!(
+                        "[{}, {}, {}, {}]",
+                        p.wall.as_secs_f64(),
+                        p.cpu.as_secs_f64(),
+                        p.main_wait.as_secs_f64(),
+                        p.blocked().as_secs_f64()
+                    ),
+                );
             }
-            bo.raw("phases_wall_cpu_s", ph.finish());
+            bo.raw("phases_wall_cpu_cpuwait_blocked_s", ph.finish());
             o.raw("build", bo.finish());
         }
         o.n("reopen_s", self.reopen.as_secs_f64());
