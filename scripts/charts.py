@@ -149,7 +149,11 @@ def graph500_table(paths):
         pe = r.get("pagerank_emds_paired", r["pagerank_emds"])
         pm = r.get("pagerank_mem")
         q = r.get("neighbour_queries")
-        ratio = lambda k: f"{r[k]:.2f}x" if k in r else "n/a"
+        def ratio(k):
+            if k not in r:
+                return "n/a"
+            med = r.get(k + "_median")
+            return f"{r[k]:.2f}x" + (f" ({med:.2f}x)" if med is not None else "")
         rows.append(
             "| {} | {:,} | {} | {} | {:.0f} M / {} | {} | {:.3f} / {} | {} | {} | {} ({}) |".format(
                 r["scale"],
@@ -165,6 +169,30 @@ def graph500_table(paths):
                 f"{q['cold_median_us']:.1f} us / {q['cold_p99_us']:,.0f} us" if q else "n/a",
                 mib(r["walk_peak_rss_bytes"]),
                 mib(r["walk_anon_rss_bytes"]),
+            )
+        )
+    print("\n".join(rows))
+    print()
+    rows = [
+        "| scale | build wall | CPU (all threads) | main thread waiting for a CPU | main thread blocked | "
+        "store written at | disk write (dd + fsync) | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        b = r.get("build")
+        if not b:
+            continue
+        bw = b.get("disk_write_bw_bytes_per_s")
+        rows.append(
+            "| {} | {:.1f} s | {:.1f} s | {} | {} | {:.0f} MiB/s | {} | {} |".format(
+                r["scale"],
+                b["wall_s"],
+                b["cpu_s"],
+                f"{b['main_thread_cpu_wait_s']:.1f} s" if "main_thread_cpu_wait_s" in b else "not measured",
+                f"{b['main_thread_blocked_s']:.1f} s" if "main_thread_blocked_s" in b else "not measured",
+                b["store_write_bytes_per_s"] / 1048576,
+                f"{bw / 1048576:.0f} MiB/s" if bw else "n/a",
+                b["bound"],
             )
         )
     print("\n".join(rows))

@@ -134,6 +134,21 @@ impl Run {
         Some(per_iter(self.pr_emds_paired.as_ref()?).0 / per_iter(self.pr_mem.as_ref()?).0)
     }
 
+    /// The median over roots of emds time over in-memory time (robust to load spikes).
+    pub fn bfs_ratio_median(&self) -> Option<f64> {
+        let (e, m) = (self.bfs_emds_paired.as_ref()?, self.bfs_mem.as_ref()?);
+        let r: Vec<f64> =
+            e.runs.iter().zip(&m.runs).map(|(a, b)| a.time.as_secs_f64() / b.time.as_secs_f64()).collect();
+        Some(median_p99(&r).0)
+    }
+
+    /// The median over iterations of emds time over in-memory time.
+    pub fn pr_ratio_median(&self) -> Option<f64> {
+        let (e, m) = (self.pr_emds_paired.as_ref()?, self.pr_mem.as_ref()?);
+        let r: Vec<f64> = e.iter().zip(m).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
+        Some(median_p99(&r).0)
+    }
+
     fn disk_total(&self) -> u64 {
         self.disk.iter().map(|d| d.1).sum()
     }
@@ -219,10 +234,11 @@ impl Run {
         if let (Some(mem), Some(pe)) = (&self.bfs_mem, &self.bfs_emds_paired) {
             let _ = writeln!(
                 s,
-                "           alternating with in-memory: emds TEPS {}, in-memory TEPS {}: emds/in-memory time {:.2}x",
+                "           alternating with in-memory: emds TEPS {}, in-memory TEPS {}: emds/in-memory time {:.2}x (median per root {:.2}x)",
                 si(pe.teps_hmean()),
                 si(mem.teps_hmean()),
-                self.bfs_ratio().unwrap_or(0.0)
+                self.bfs_ratio().unwrap_or(0.0),
+                self.bfs_ratio_median().unwrap_or(0.0)
             );
         }
         let (mean, med) = per_iter(&self.pr_emds);
@@ -235,10 +251,11 @@ impl Run {
         if let (Some(pr), Some(pe)) = (&self.pr_mem, &self.pr_emds_paired) {
             let _ = writeln!(
                 s,
-                "           alternating with in-memory: emds {:.4} s/iteration, in-memory {:.4}: emds/in-memory {:.2}x",
+                "           alternating with in-memory: emds {:.4} s/iteration, in-memory {:.4}: emds/in-memory {:.2}x (median per iteration {:.2}x)",
                 per_iter(pe).0,
                 per_iter(pr).0,
-                self.pr_ratio().unwrap_or(0.0)
+                self.pr_ratio().unwrap_or(0.0),
+                self.pr_ratio_median().unwrap_or(0.0)
             );
         }
         if let Some(q) = &self.queries {
@@ -396,6 +413,12 @@ impl Run {
         }
         if let Some(r) = self.pr_ratio() {
             o.n("pagerank_ratio", r);
+        }
+        if let Some(r) = self.bfs_ratio_median() {
+            o.n("bfs_ratio_median", r);
+        }
+        if let Some(r) = self.pr_ratio_median() {
+            o.n("pagerank_ratio_median", r);
         }
         o.n("walk_peak_rss_bytes", self.walk_peak_rss as f64);
         o.n("walk_anon_rss_bytes", self.walk_anon_rss as f64);
