@@ -24,6 +24,8 @@ const MIN_CHUNK_BYTES: u64 = 64 << 10;
 /// New chunks hold an eighth of what the region holds, up to this many bytes
 /// (or one block, if larger).
 const MAX_CHUNK_BYTES: u64 = 16 << 20;
+/// Appends of at least this many bytes map their pages in one call first.
+const PREFAULT: usize = 64 << 10;
 
 /// One extent of units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,9 +266,23 @@ impl Region {
     fn append_slow(&mut self, store: &mut Store, bytes: &[u8], n: u64) -> Result<()> {
         self.reserve(store, n)?;
         self.prepare(store, self.len, n)?;
+        if bytes.len() >= PREFAULT {
+            self.prefault(store, self.len, n);
+        }
         self.put(store, self.len, bytes)?;
         self.len += n;
         Ok(())
+    }
+
+    /// Maps the chunk pages of units `i..i + n` (within the capacity) for writing at once.
+    fn prefault(&self, store: &Store, i: u64, n: u64) {
+        let mut at = i;
+        while at < i + n {
+            let ch = &self.chunks[self.chunk_of(at)];
+            let end = (ch.start + ch.cap).min(i + n);
+            store.prefault_write(ch.addr + (at - ch.start) * self.unit, ((end - at) * self.unit) as usize);
+            at = end;
+        }
     }
 
     /// Overwrites units from `i` (`i + n <= len`) with `bytes`. On error nothing changed.
@@ -329,17 +345,28 @@ impl Region {
         if self.unit == 0 {
             return Ok(());
         }
-        let first_gone = n.div_ceil(self.block_units);
-        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
-        for (b, s) in gone {
-            self.overlay.remove(&b);
-            store.free_pages(s, self.block_bytes / PAGE)?;
-        }
+        self.drop_shadows_past_len(store)?;
         while let Some(&ch) = self.chunks.last().filter(|c| c.start >= n) {
             self.chunks.pop();
             self.cap = ch.start;
             self.dir.truncate(self.cap.div_ceil(self.min_chunk) as usize);
             store.free_pages(ch.addr, ch.cap * self.unit / PAGE)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the shadows of blocks wholly past the length: [`set_len`](Self::set_len)
+    /// keeps them (a length set back down may be restored), a commit must not
+    /// record them.
+    pub(crate) fn drop_shadows_past_len(&mut self, store: &mut Store) -> Result<()> {
+        let first_gone = self.len.div_ceil(self.block_units);
+        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
+        if !gone.is_empty() {
+            self.tail = None;
+        }
+        for (b, s) in gone {
+            self.overlay.remove(&b);
+            store.free_pages(s, self.block_bytes / PAGE)?;
         }
         Ok(())
     }
@@ -447,8 +474,8 @@ impl Region {
         if start != self.cap || (self.unit > 0 && self.len > self.cap) {
             return Err(format!("length {} exceeds capacity {}", self.len, self.cap));
         }
-        if let Some((&b, _)) = self.overlay.iter().next_back().filter(|(b, _)| **b * self.block_units >= self.len) {
-            return Err(format!("shadow of block {b} lies past the length {}", self.len));
+        if let Some((&b, _)) = self.overlay.iter().next_back().filter(|(b, _)| **b * self.block_units >= self.cap) {
+            return Err(format!("shadow of block {b} lies past the capacity {}", self.cap));
         }
         for k in 0..self.dir.len() as u64 {
             let c = self.chunk_of(k * self.min_chunk);
