@@ -712,6 +712,20 @@ impl Store {
         Ok(())
     }
 
+    /// Starts writing back the `len` bytes at `addr` (written since the last
+    /// commit, and not to be written again before it) without waiting, so the
+    /// next commit's data sync has less left to do. Only for durable stores;
+    /// a hint: errors are left for the commit's sync to report.
+    pub(crate) fn start_writeback(&self, addr: u64, len: u64) {
+        if !self.opts.durable || self.read_only {
+            return;
+        }
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len <= s.info.backed) {
+            let _ = os::start_writeback(&s.file, off, len);
+        }
+    }
+
     /// Asks the kernel to map the `len` bytes at `addr` for writing at once,
     /// before a large copy into them (see [`Mapping::prefault_write`]).
     pub(crate) fn prefault_write(&self, addr: u64, len: usize) {

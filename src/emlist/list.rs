@@ -533,6 +533,42 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok(())
     }
 
+    /// Resizes to `len` elements: truncates, or appends copies of `value`
+    /// (encoded once).
+    ///
+    /// # Errors
+    ///
+    /// As for [`push`](Self::push) and [`truncate`](Self::truncate); the
+    /// copies appended before an error stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-emlist-resize-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut l = emds::EmList::<Option<u32>>::open(&dir)?;
+    /// l.resize(1000, None)?;
+    /// assert_eq!(l.get(999)?, Some(None));
+    /// l.resize(2, Some(1))?;
+    /// assert_eq!(l.to_vec()?, vec![None, None]);
+    /// # drop(l);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn resize(&mut self, len: usize, value: T) -> Result<()> {
+        if len <= self.len() {
+            return self.truncate(len);
+        }
+        self.seq.store.writable()?;
+        let body = self.encode(&value)?;
+        let mut r = Ok(());
+        while r.is_ok() && self.len() < len {
+            r = self.push_encoded(&body);
+        }
+        self.scratch = body;
+        r
+    }
+
     /// The element at `index`, decoded, or `None` if `index >= len()`.
     ///
     /// # Errors

@@ -126,3 +126,20 @@ impl Buffered {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_count_units_of_the_buffer() {
+        let mut b = Buffered::new(Region::new(8), 8);
+        b.pend_mut().extend_from_slice(&[1; 24]);
+        assert_eq!(b.len(), 3);
+        b.set_len(1);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.pend.len(), 8);
+        b.set_len(0);
+        assert!(b.pend.is_empty());
+    }
+}
