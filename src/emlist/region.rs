@@ -367,7 +367,7 @@ impl Region {
         if self.unit == 0 {
             return Ok(());
         }
-        self.drop_shadows_past_len(store)?;
+        self.prune(store)?;
         while let Some(&ch) = self.chunks.last().filter(|c| c.start >= n) {
             self.chunks.pop();
             self.cap = ch.start;
@@ -377,17 +377,16 @@ impl Region {
         Ok(())
     }
 
-    /// Frees the shadows of blocks wholly past the length: [`set_len`](Self::set_len)
-    /// keeps them (a length set back down may be restored), a commit must not
-    /// record them.
-    pub(crate) fn drop_shadows_past_len(&mut self, store: &mut Store) -> Result<()> {
+    /// Drops and frees the shadows of blocks wholly past the length: they
+    /// hold no unit of the region. A rewrite that lowers the length with
+    /// [`set_len`](Self::set_len) and appends less than before leaves such
+    /// shadows behind; the commit prunes them, since the table records shadows
+    /// of blocks below the length only.
+    pub(crate) fn prune(&mut self, store: &mut Store) -> Result<()> {
         let first_gone = self.len.div_ceil(self.block_units);
-        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
-        if !gone.is_empty() {
-            self.tail = None;
-        }
-        for (b, s) in gone {
+        while let Some((&b, &s)) = self.overlay.range(first_gone..).next() {
             self.overlay.remove(&b);
+            self.tail = None;
             store.free_pages(s, self.block_bytes / PAGE)?;
         }
         Ok(())

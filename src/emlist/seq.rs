@@ -109,7 +109,7 @@ impl Seq {
         }
         self.store.writable()?;
         for r in regions.iter_mut() {
-            r.drop_shadows_past_len(&mut self.store)?;
+            r.prune(&mut self.store)?;
         }
         if self.changed {
             let mut out = Vec::with_capacity(HEADER + 64 * regions.len());
