@@ -1,0 +1,172 @@
+//! Power loss: for `EmDict`, `EmList` and `EmVec`, disk images as a power cut
+//! could leave them, built at 4 KiB page granularity from the store's files as
+//! of a flush and as of later, unflushed or half-committed work; plus torn
+//! (half-written) meta records of a flush in flight. Every image must open to
+//! exactly the model of the last flush that completed (or of the flush in
+//! flight when its whole meta record and data landed), pass `check()`, and
+//! accept further writes. `EMDS_IMAGES` sets the images per structure
+//! (default 110 for the dict, 100 for the list and the vector).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Dict, List, META_RECORD, META_SLOT, PAGE, Rng, Subject, TempDir, Vector};
+
+/// Builds in `image` a disk that lost power after the state in `old` was
+/// durable while the one in `new` was being written: every page of every file,
+/// and each file's length and existence, from either side at random. The meta
+/// file is taken from `meta_from` whole.
+fn mix_image(old: &Path, new: &Path, image: &Path, meta_from: &Path, rng: &mut Rng) {
+    let _ = fs::remove_dir_all(image);
+    fs::create_dir_all(image).unwrap();
+    for path in common::store_files(new) {
+        let name = path.file_name().unwrap();
+        if name == "meta" {
+            fs::copy(meta_from.join("meta"), image.join("meta")).unwrap();
+            continue;
+        }
+        let new_bytes = fs::read(&path).unwrap();
+        let Ok(old_bytes) = fs::read(old.join(name)) else {
+            // Created since the flush: absent, empty, cut short or whole.
+            let cut = rng.below(new_bytes.len() as u64 + 1) as usize;
+            match rng.below(4) {
+                0 => {}
+                1 => fs::write(image.join(name), b"").unwrap(),
+                2 => fs::write(image.join(name), &new_bytes[..cut]).unwrap(),
+                _ => fs::write(image.join(name), &new_bytes).unwrap(),
+            }
+            continue;
+        };
+        let len = if rng.chance(50) { old_bytes.len() } else { new_bytes.len() };
+        let mut out = Vec::with_capacity(len);
+        for page in 0..len.div_ceil(PAGE) {
+            let range = page * PAGE..((page + 1) * PAGE).min(len);
+            let (first, second) = if rng.chance(50) { (&old_bytes, &new_bytes) } else { (&new_bytes, &old_bytes) };
+            let side = if first.len() >= range.end { first } else { second };
+            out.extend_from_slice(&side[range]);
+        }
+        fs::write(image.join(name), &out).unwrap();
+    }
+}
+
+/// Tears the meta record that `new` wrote over `old`'s slot: random byte
+/// ranges of the 256-byte record come from either side. Returns whether the
+/// result is the new record whole (the commit landed).
+fn tear_meta(old: &Path, new: &Path, image: &Path, rng: &mut Rng) -> bool {
+    let (a, b) = (fs::read(old.join("meta")).unwrap(), fs::read(new.join("meta")).unwrap());
+    assert_eq!((a.len(), b.len()), (2 * META_SLOT, 2 * META_SLOT));
+    let slot = (0..2).find(|&s| a[s * META_SLOT..(s + 1) * META_SLOT] != b[s * META_SLOT..(s + 1) * META_SLOT]);
+    let slot = slot.expect("a flush writes one meta slot") * META_SLOT;
+    let mut out = a.clone();
+    let mut at = 0;
+    while at < META_RECORD {
+        let end = (at + 1 + rng.below(96) as usize).min(META_RECORD);
+        if rng.chance(50) {
+            out[slot + at..slot + end].copy_from_slice(&b[slot + at..slot + end]);
+        }
+        at = end;
+    }
+    fs::write(image.join("meta"), &out).unwrap();
+    out == b
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    images: usize,
+    unflushed_mixes: usize,
+    torn_meta_old: usize,
+    torn_meta_landed: usize,
+    reopened_and_written: usize,
+}
+
+fn power_loss<S: Subject>(images: usize) {
+    let seed = common::seed(&format!("power loss {}", S::NAME));
+    let base = TempDir::new(&format!("power-{}", S::NAME));
+    let (live, flushed, after, image) = (base.join("live"), base.join("flushed"), base.join("after"), base.join("image"));
+    let mut rng = Rng(seed);
+    let mut tally = Tally::default();
+    while tally.images < images {
+        let _ = fs::remove_dir_all(&live);
+        let mut h = S::open(&live).unwrap();
+        let mut model = S::Model::default();
+        for _ in 0..rng.range(1, 4) {
+            for op in S::batch(&mut rng, &mut model) {
+                S::apply(&mut h, &op).unwrap();
+            }
+            S::flush(&mut h).unwrap();
+        }
+        let at_flush = model.clone();
+        common::copy_dir(&live, &flushed);
+        // Work after the flush, growth into new segments included.
+        for _ in 0..rng.range(1, 4) {
+            for op in S::batch(&mut rng, &mut model) {
+                S::apply(&mut h, &op).unwrap();
+            }
+        }
+        let in_flight = rng.chance(50);
+        if in_flight {
+            S::flush(&mut h).unwrap();
+            common::copy_dir(&live, &after);
+        }
+        for _ in 0..rng.range(3, 7) {
+            let context = format!("{} image {}, seed {seed:#x}", S::NAME, tally.images);
+            let expected = if !in_flight {
+                mix_image(&flushed, &live, &image, &flushed, &mut rng);
+                tally.unflushed_mixes += 1;
+                &at_flush
+            } else if rng.chance(25) {
+                // The commit's data was synced, then its meta record landed whole.
+                common::copy_dir(&after, &image);
+                tally.torn_meta_landed += 1;
+                &model
+            } else {
+                // Data half written, meta record torn.
+                mix_image(&flushed, &after, &image, &flushed, &mut rng);
+                if tear_meta(&flushed, &after, &image, &mut rng) {
+                    // The tear happened to write the whole record: then the data was synced first.
+                    common::copy_dir(&after, &image);
+                    tally.torn_meta_landed += 1;
+                    &model
+                } else {
+                    tally.torn_meta_old += 1;
+                    &at_flush
+                }
+            };
+            let opened = S::open(&image).unwrap_or_else(|e| panic!("{context}: open: {e}"));
+            common::verify::<S>(&opened, expected).unwrap_or_else(|e| panic!("{context}: {e}"));
+            if rng.chance(35) {
+                // The image accepts writes over any leftovers of the lost work, and reopens to them.
+                let mut opened = opened;
+                let mut m = expected.clone();
+                for op in S::batch(&mut rng, &mut m) {
+                    S::apply(&mut opened, &op).unwrap_or_else(|e| panic!("{context}: write after reopen: {e}"));
+                }
+                S::flush(&mut opened).unwrap_or_else(|e| panic!("{context}: flush after reopen: {e}"));
+                drop(opened);
+                let again = S::open(&image).unwrap();
+                common::verify::<S>(&again, &m).unwrap_or_else(|e| panic!("{context}: after writing: {e}"));
+                tally.reopened_and_written += 1;
+            }
+            tally.images += 1;
+        }
+        drop(h);
+    }
+    println!("power loss {}: {tally:?}", S::NAME);
+}
+
+#[test]
+fn power_loss_dict() {
+    power_loss::<Dict>(common::count("EMDS_IMAGES", 110));
+}
+
+#[test]
+fn power_loss_list() {
+    power_loss::<List>(common::count("EMDS_IMAGES", 100));
+}
+
+#[test]
+fn power_loss_vec() {
+    power_loss::<Vector>(common::count("EMDS_IMAGES", 100));
+}
