@@ -3,11 +3,12 @@
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 
 mod alloc;
-mod emdict;
+pub mod emdict;
 mod emlist;
 mod error;
 mod options;
 
 pub use alloc::CheckReport;
+pub use emdict::EmDict;
 pub use error::{Error, Result};
 pub use options::OpenOptions;

@@ -2,10 +2,6 @@
 //! and the crash-consistent commit. Everything above it (`EmDict`, `EmList`,
 //! `EmVec`) is a thin layer of page formats over [`Store`](store::Store).
 
-// Until EmDict and EmList land on main, most of the core has no caller outside its tests.
-// Whoever lands the first structure removes this line.
-#![allow(dead_code, unused_imports)]
-
 mod meta;
 mod os;
 mod pages;

@@ -173,6 +173,7 @@ impl Slabs {
     }
 
     /// The class of the slab page at `page`, if it is one.
+    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn class_of_page(&self, page: u64) -> Option<usize> {
         self.pages.get(&page).map(|p| p.class as usize)
     }
@@ -205,6 +206,7 @@ impl Slabs {
         v.into_iter()
     }
 
+    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
     }

@@ -763,6 +763,7 @@ impl Store {
     }
 
     /// The store's files, for tools that copy or measure them.
+    #[allow(dead_code, reason = "for tools that copy or measure a store")]
     pub(crate) fn files(&self) -> Vec<PathBuf> {
         let mut v = vec![self.dir.join("meta")];
         v.extend((0..self.segs.len()).map(|i| seg_path(&self.dir, i)));

@@ -1,0 +1,379 @@
+//! The bucket page: one 4096-byte page of entries whose key hashes share a
+//! prefix of `depth` bits. The byte layout is specified in `docs/DESIGN.md`
+//! ("EmDict pages"); this file is its only reader and writer.
+//!
+//! ```text
+//! 0      8  sum    xxh3-64 of bytes 8..4096, set at commit
+//! 8      1  depth  local depth
+//! 9      1  flags  bit 0: overflow page of a chain
+//! 10     2  n      entries
+//! 12     2  used   bytes of entry data at the end of the page
+//! 14     2  _      0
+//! 16     8  next   address of the next page of the chain | 1, or 0
+//! 24     n  tags   one byte of each entry's hash
+//! 24+n   n  lens   each entry's length in bytes; 0 = an out-of-line record of 24 bytes
+//! ...       free
+//! 4096-used 4096 entry data: entry 0 ends at 4096, entry i+1 ends where entry i begins
+//! ```
+
+use crate::alloc::PAGE_SIZE;
+
+pub(crate) const PAGE: usize = PAGE_SIZE;
+pub(crate) const HEADER: usize = 24;
+const SUM: usize = 0;
+const DEPTH: usize = 8;
+const FLAGS: usize = 9;
+const N: usize = 10;
+const USED: usize = 12;
+const NEXT: usize = 16;
+
+/// Flag bit: the page is an overflow page of a chain, not a chain's head.
+pub(crate) const FLAG_OVERFLOW: u8 = 1;
+/// The longest inline entry (its length must fit the one-byte `lens` slot).
+pub(crate) const MAX_INLINE: usize = 255;
+/// The bytes of an out-of-line record: object address, key length, value length.
+pub(crate) const REF_LEN: usize = 24;
+
+/// The data length of an entry whose `lens` byte is `b`.
+#[inline]
+pub(crate) fn entry_len(b: u8) -> usize {
+    if b == 0 { REF_LEN } else { b as usize }
+}
+
+/// Bytes a new entry of data length `len` takes in a page: tag, length, data.
+#[inline]
+pub(crate) fn footprint(len: usize) -> usize {
+    2 + len
+}
+
+/// Appends the LEB128 varint of `v` to `out` at `at`; returns the bytes written.
+#[inline]
+pub(crate) fn put_varint(out: &mut [u8], at: usize, mut v: u64) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        out[at + i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    out[at + i] = v as u8;
+    i + 1
+}
+
+/// The bytes of the varint of `v`.
+#[inline]
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Reads a varint; `None` if it is truncated or too long.
+#[inline]
+pub(crate) fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// One entry's data, as stored in the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored<'a> {
+    /// Key and value bytes inside the page.
+    Inline { key: &'a [u8], value: &'a [u8] },
+    /// Key and value in one object elsewhere: key bytes, then value bytes.
+    OutOfLine { addr: u64, klen: u64, vlen: u64 },
+}
+
+/// A read-only view of a bucket page whose header was validated.
+#[derive(Clone, Copy)]
+pub(crate) struct Bucket<'a> {
+    page: &'a [u8],
+    n: usize,
+    used: usize,
+}
+
+#[inline]
+fn u16_at(p: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([p[at], p[at + 1]]) as usize
+}
+
+#[inline]
+fn u64_at(p: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(p[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl<'a> Bucket<'a> {
+    /// Validates the header of `page` (4096 bytes): the counts fit the page.
+    #[inline]
+    pub(crate) fn new(page: &'a [u8]) -> Result<Bucket<'a>, String> {
+        debug_assert_eq!(page.len(), PAGE);
+        let n = u16_at(page, N);
+        let used = u16_at(page, USED);
+        if HEADER + 2 * n + used > PAGE {
+            return Err(format!("bucket header claims {n} entries in {used} bytes"));
+        }
+        Ok(Bucket { page, n, used })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn depth(&self) -> u32 {
+        u32::from(self.page[DEPTH])
+    }
+
+    pub(crate) fn flags(&self) -> u8 {
+        self.page[FLAGS]
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
+    pub(crate) fn stored_sum(&self) -> u64 {
+        u64_at(self.page, SUM)
+    }
+
+    /// The next page of the chain.
+    pub(crate) fn next(&self) -> Option<u64> {
+        let v = u64_at(self.page, NEXT);
+        (v & 1 == 1).then_some(v & !1)
+    }
+
+    /// Free bytes between the arrays and the entry data.
+    #[inline]
+    pub(crate) fn free(&self) -> usize {
+        PAGE - HEADER - 2 * self.n - self.used
+    }
+
+    #[inline]
+    pub(crate) fn tags(&self) -> &'a [u8] {
+        &self.page[HEADER..HEADER + self.n]
+    }
+
+    #[inline]
+    pub(crate) fn lens(&self) -> &'a [u8] {
+        &self.page[HEADER + self.n..HEADER + 2 * self.n]
+    }
+
+    /// The end offset of entry `i`: `PAGE` minus the lengths of entries `0..i`.
+    #[inline]
+    pub(crate) fn end_of(&self, i: usize) -> usize {
+        let lens = &self.lens()[..i];
+        let zeros = lens.iter().filter(|&&b| b == 0).count();
+        let sum: usize = lens.iter().map(|&b| b as usize).sum();
+        // Saturating: damaged lengths give an end that `entry_at` rejects.
+        PAGE.saturating_sub(sum + zeros * REF_LEN)
+    }
+
+    /// Entry `i`, whose data ends at `end` (from [`end_of`](Self::end_of) or
+    /// the previous entry's start).
+    #[inline]
+    pub(crate) fn entry_at(&self, i: usize, end: usize) -> Result<(Stored<'a>, usize), String> {
+        let b = self.lens()[i];
+        let len = entry_len(b);
+        let start = end.checked_sub(len).filter(|&s| s >= PAGE - self.used && end <= PAGE);
+        let Some(start) = start else {
+            return Err(format!("entry {i} overruns the entry data"));
+        };
+        let data = &self.page[start..end];
+        if b == 0 {
+            let (addr, klen, vlen) = (u64_at(data, 0), u64_at(data, 8), u64_at(data, 16));
+            return Ok((Stored::OutOfLine { addr, klen, vlen }, start));
+        }
+        match get_varint(data) {
+            Some((klen, vl)) if klen <= (len - vl) as u64 => {
+                let (key, value) = data[vl..].split_at(klen as usize);
+                Ok((Stored::Inline { key, value }, start))
+            }
+            _ => Err(format!("entry {i} has a bad key length")),
+        }
+    }
+
+    /// Calls `f(i)` for every entry whose tag is `tag`, until `f` returns `Some`.
+    #[inline]
+    pub(crate) fn find_tag<R>(&self, tag: u8, mut f: impl FnMut(usize) -> Option<R>) -> Option<R> {
+        let tags = self.tags();
+        let pattern = u64::from(tag) * 0x0101_0101_0101_0101;
+        let mut chunks = tags.chunks_exact(8);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ pattern;
+            // High bit of each byte set exactly where x's byte is zero.
+            let low = 0x7f7f_7f7f_7f7f_7f7f;
+            let mut hits = !(((x & low) + low) | x | low);
+            while hits != 0 {
+                let i = base + (hits.trailing_zeros() / 8) as usize;
+                if let Some(r) = f(i) {
+                    return Some(r);
+                }
+                hits &= hits - 1;
+            }
+            base += 8;
+        }
+        for (j, &t) in chunks.remainder().iter().enumerate() {
+            if t == tag
+                && let Some(r) = f(base + j)
+            {
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+/// A writable bucket page.
+pub(crate) struct BucketMut<'a> {
+    page: &'a mut [u8],
+}
+
+impl<'a> BucketMut<'a> {
+    pub(crate) fn new(page: &'a mut [u8]) -> Self {
+        debug_assert_eq!(page.len(), PAGE);
+        BucketMut { page }
+    }
+
+    /// Makes the page an empty bucket of local depth `depth`.
+    pub(crate) fn init(&mut self, depth: u32, flags: u8) {
+        self.page[..HEADER].fill(0);
+        self.page[DEPTH] = depth as u8;
+        self.page[FLAGS] = flags;
+    }
+
+    fn n(&self) -> usize {
+        u16_at(self.page, N)
+    }
+
+    fn used(&self) -> usize {
+        u16_at(self.page, USED)
+    }
+
+    fn set_counts(&mut self, n: usize, used: usize) {
+        self.page[N..N + 2].copy_from_slice(&(n as u16).to_le_bytes());
+        self.page[USED..USED + 2].copy_from_slice(&(used as u16).to_le_bytes());
+    }
+
+    pub(crate) fn set_depth(&mut self, depth: u32) {
+        self.page[DEPTH] = depth as u8;
+    }
+
+    pub(crate) fn set_next(&mut self, next: Option<u64>) {
+        let v = next.map_or(0, |a| a | 1);
+        self.page[NEXT..NEXT + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    pub(crate) fn set_sum(&mut self, sum: u64) {
+        self.page[SUM..SUM + 8].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    /// Appends an entry of `len` data bytes with `tag` and `lens` byte `b`;
+    /// returns the data bytes to fill. The caller checked that it fits.
+    #[inline]
+    pub(crate) fn append(&mut self, tag: u8, b: u8, len: usize) -> &mut [u8] {
+        let (n, used) = (self.n(), self.used());
+        debug_assert!(HEADER + 2 * (n + 1) + used + len <= PAGE);
+        self.page.copy_within(HEADER + n..HEADER + 2 * n, HEADER + n + 1);
+        self.page[HEADER + n] = tag;
+        self.page[HEADER + 2 * n + 1] = b;
+        self.set_counts(n + 1, used + len);
+        let start = PAGE - used - len;
+        &mut self.page[start..start + len]
+    }
+
+    /// Appends an inline entry: varint key length, key, value.
+    #[inline]
+    pub(crate) fn append_inline(&mut self, tag: u8, key: &[u8], value: &[u8]) {
+        let vl = varint_len(key.len() as u64);
+        let len = vl + key.len() + value.len();
+        debug_assert!(len <= MAX_INLINE);
+        let out = self.append(tag, len as u8, len);
+        put_varint(out, 0, key.len() as u64);
+        out[vl..vl + key.len()].copy_from_slice(key);
+        out[vl + key.len()..].copy_from_slice(value);
+    }
+
+    /// Appends an out-of-line record.
+    pub(crate) fn append_ref(&mut self, tag: u8, addr: u64, klen: u64, vlen: u64) {
+        let out = self.append(tag, 0, REF_LEN);
+        out[0..8].copy_from_slice(&addr.to_le_bytes());
+        out[8..16].copy_from_slice(&klen.to_le_bytes());
+        out[16..24].copy_from_slice(&vlen.to_le_bytes());
+    }
+
+    /// Appends raw entry data (as read from another page) with its tag and `lens` byte.
+    pub(crate) fn append_raw(&mut self, tag: u8, b: u8, data: &[u8]) {
+        self.append(tag, b, data.len()).copy_from_slice(data);
+    }
+
+    /// Removes entry `i`, whose data is `[start, start + len)`.
+    pub(crate) fn remove(&mut self, i: usize, start: usize, len: usize) {
+        let (n, used) = (self.n(), self.used());
+        let low = PAGE - used;
+        self.page.copy_within(low..start, low + len);
+        self.page.copy_within(HEADER + i + 1..HEADER + n + i, HEADER + i);
+        self.page.copy_within(HEADER + n + i + 1..HEADER + 2 * n, HEADER + n + i - 1);
+        self.set_counts(n - 1, used - len);
+    }
+
+    /// The page's bytes covered by the checksum.
+    pub(crate) fn summed(&self) -> &[u8] {
+        &self.page[8..]
+    }
+
+    #[cfg(test)]
+    pub(crate) fn as_ref(&self) -> Bucket<'_> {
+        Bucket::new(self.page).expect("a page this handle wrote is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 300, 16383, 16384, u64::MAX] {
+            let mut buf = [0u8; 10];
+            let n = put_varint(&mut buf, 0, v);
+            assert_eq!(n, varint_len(v));
+            assert_eq!(get_varint(&buf[..n]), Some((v, n)));
+        }
+        assert_eq!(get_varint(&[0x80, 0x80]), None);
+    }
+
+    #[test]
+    fn append_find_remove_keep_the_rest() {
+        let mut page = vec![0u8; PAGE];
+        let mut b = BucketMut::new(&mut page);
+        b.init(3, 0);
+        for i in 0..40u8 {
+            b.append_inline(i % 5, &[i; 3], &vec![i; i as usize]);
+        }
+        b.append_ref(7, 0x5000, 10, 20);
+        let view = b.as_ref();
+        assert_eq!(view.len(), 41);
+        let mut seen = Vec::new();
+        view.find_tag(2, |i| {
+            seen.push(i);
+            None::<()>
+        });
+        assert_eq!(seen, (0..40).filter(|i| i % 5 == 2).collect::<Vec<_>>());
+        let end = view.end_of(40);
+        assert_eq!(view.entry_at(40, end).unwrap().0, Stored::OutOfLine { addr: 0x5000, klen: 10, vlen: 20 });
+        // Remove entry 10; entry 11 moves to index 10 intact.
+        let end10 = view.end_of(10);
+        let (_, start10) = view.entry_at(10, end10).unwrap();
+        b.remove(10, start10, end10 - start10);
+        let view = b.as_ref();
+        assert_eq!(view.len(), 40);
+        let (e, _) = view.entry_at(10, view.end_of(10)).unwrap();
+        assert_eq!(e, Stored::Inline { key: &[11; 3], value: &[11; 11] });
+        assert_eq!(view.tags()[10], 11 % 5);
+        let (e, _) = view.entry_at(39, view.end_of(39)).unwrap();
+        assert_eq!(e, Stored::OutOfLine { addr: 0x5000, klen: 10, vlen: 20 });
+    }
+}

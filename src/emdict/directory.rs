@@ -1,0 +1,266 @@
+//! The directory of an extendible hash: `2^depth` bucket addresses, indexed by
+//! the top `depth` bits of a key's hash. It lives in memory while a dict is
+//! open and in the file as copy-on-write pages named by an index object, which
+//! the dict's root names. Layouts: `docs/DESIGN.md` ("EmDict pages").
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::alloc::{ROOT_SIZE, Store};
+use crate::error::{Error, Result};
+
+use super::bucket::PAGE;
+
+/// Addresses per directory page.
+pub(crate) const PER_PAGE: usize = PAGE / 8;
+/// The dict format version recorded in the root.
+pub(crate) const DICT_VERSION: u32 = 1;
+pub(crate) const ROOT_MAGIC: [u8; 8] = *b"EMDICT\0\0";
+
+/// The dict's part of the meta record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Root {
+    pub depth: u32,
+    pub len: u64,
+    pub index_addr: u64,
+    pub dir_pages: u64,
+    pub index_sum: u64,
+    pub bucket_pages: u64,
+    pub objects: u64,
+}
+
+impl Root {
+    pub(crate) fn encode(&self) -> [u8; ROOT_SIZE] {
+        let mut r = [0u8; ROOT_SIZE];
+        r[0..8].copy_from_slice(&ROOT_MAGIC);
+        r[8..12].copy_from_slice(&DICT_VERSION.to_le_bytes());
+        r[12..16].copy_from_slice(&self.depth.to_le_bytes());
+        let words = [self.len, self.index_addr, self.dir_pages, self.index_sum, self.bucket_pages, self.objects];
+        for (i, w) in words.iter().enumerate() {
+            r[16 + 8 * i..24 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        r
+    }
+
+    /// Decodes a root; `Ok(None)` for the all-zero root of a dict never committed.
+    pub(crate) fn decode(r: &[u8; ROOT_SIZE], store: &Store) -> Result<Option<Root>> {
+        if r.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        let meta = store.dir().join("meta");
+        if r[0..8] != ROOT_MAGIC {
+            return Err(Error::corrupted(meta, "the dict root has a bad magic"));
+        }
+        let version = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
+        if version != DICT_VERSION {
+            return Err(Error::incompatible(
+                meta,
+                format!("dict format version {version}; this build reads version {DICT_VERSION}"),
+            ));
+        }
+        let word = |i: usize| u64::from_le_bytes(r[16 + 8 * i..24 + 8 * i].try_into().expect("8 bytes"));
+        let root = Root {
+            depth: u32::from_le_bytes(r[12..16].try_into().expect("4 bytes")),
+            len: word(0),
+            index_addr: word(1),
+            dir_pages: word(2),
+            index_sum: word(3),
+            bucket_pages: word(4),
+            objects: word(5),
+        };
+        if root.depth > MAX_DEPTH || root.dir_pages != pages_for_depth(root.depth) as u64 {
+            return Err(Error::corrupted(
+                meta,
+                format!("dict root: depth {} with {} pages", root.depth, root.dir_pages),
+            ));
+        }
+        Ok(Some(root))
+    }
+}
+
+/// The deepest directory the format allows (2^32 addresses, 32 GiB).
+pub(crate) const MAX_DEPTH: u32 = 32;
+
+pub(crate) fn pages_for_depth(depth: u32) -> usize {
+    (1usize << depth).div_ceil(PER_PAGE)
+}
+
+/// The directory in memory and where its pages are in the file.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    /// Bucket addresses; empty until the first bucket exists.
+    pub entries: Vec<u64>,
+    /// Global depth: `entries.len() == 1 << depth` once non-empty.
+    pub depth: u32,
+    /// File address of each directory page as last written.
+    pages: Vec<u64>,
+    /// Checksum of each page as last written.
+    sums: Vec<u64>,
+    /// Per page: changed since the last save.
+    dirty: Vec<bool>,
+    /// The index object as last written: address and length.
+    index: Option<(u64, usize)>,
+    index_sum: u64,
+}
+
+impl Directory {
+    /// Reads the directory a committed root names, verifying every checksum.
+    pub(crate) fn load(store: &Store, root: &Root) -> Result<Directory> {
+        let n = root.dir_pages as usize;
+        let ilen = 16 * n;
+        let index = store.read(root.index_addr, ilen)?;
+        if xxh3_64(index) != root.index_sum {
+            let what = format!("directory index at {:#x}: checksum mismatch", root.index_addr);
+            return Err(Error::corrupted(store.dir(), what));
+        }
+        let size = 1usize << root.depth;
+        let mut dir = Directory {
+            entries: Vec::with_capacity(size),
+            depth: root.depth,
+            pages: Vec::with_capacity(n),
+            sums: Vec::with_capacity(n),
+            dirty: vec![false; n],
+            index: Some((root.index_addr, ilen)),
+            index_sum: root.index_sum,
+        };
+        for p in 0..n {
+            let addr = u64::from_le_bytes(index[16 * p..16 * p + 8].try_into().expect("8 bytes"));
+            let sum = u64::from_le_bytes(index[16 * p + 8..16 * p + 16].try_into().expect("8 bytes"));
+            let page = store.read(addr, PAGE)?;
+            if xxh3_64(page) != sum {
+                return Err(Error::corrupted(
+                    store.dir(),
+                    format!("directory page {p} at {addr:#x}: checksum mismatch"),
+                ));
+            }
+            let take = (size - p * PER_PAGE).min(PER_PAGE);
+            for w in page.chunks_exact(8).take(take) {
+                let a = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                if a % PAGE as u64 != 0 {
+                    let what = format!("directory page {p} names a bucket at unaligned address {a:#x}");
+                    return Err(Error::corrupted(store.dir(), what));
+                }
+                dir.entries.push(a);
+            }
+            dir.pages.push(addr);
+            dir.sums.push(sum);
+        }
+        Ok(dir)
+    }
+
+    /// Marks the pages holding entries `start..start + count` as changed.
+    #[inline]
+    pub(crate) fn touch(&mut self, start: usize, count: usize) {
+        let (first, last) = (start / PER_PAGE, (start + count - 1) / PER_PAGE);
+        let n = self.dirty.len();
+        for d in &mut self.dirty[first.min(n)..(last + 1).min(n)] {
+            *d = true;
+        }
+    }
+
+    /// Points entries `start..start + count` at `addr`.
+    #[inline]
+    pub(crate) fn set_range(&mut self, start: usize, count: usize, addr: u64) {
+        self.entries[start..start + count].fill(addr);
+        self.touch(start, count);
+    }
+
+    /// Doubles the directory: entry `i` of the new one is entry `i / 2` of the old.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn double(&mut self) {
+        let old = std::mem::take(&mut self.entries);
+        self.entries = old.iter().flat_map(|&a| [a, a]).collect();
+        self.depth += 1;
+        self.resize_pages();
+    }
+
+    /// Makes a one-entry directory for the first bucket.
+    pub(crate) fn init(&mut self, addr: u64) {
+        self.entries = vec![addr];
+        self.depth = 0;
+        self.resize_pages();
+    }
+
+    /// After a resize every page is rewritten; old pages stay listed until the save frees them.
+    fn resize_pages(&mut self) {
+        let n = pages_for_depth(self.depth);
+        self.dirty.clear();
+        self.dirty.resize(n, true);
+    }
+
+    /// Addresses of the directory's pages and index object in the file, for `check`.
+    pub(crate) fn objects(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.pages.iter().map(|&p| (p, PAGE as u64)).chain(self.index.map(|(a, l)| (a, l as u64)))
+    }
+
+    /// Writes the changed pages (copy-on-write) and, if any page moved, a new
+    /// index. Returns the index address and checksum for the root.
+    pub(crate) fn save(&mut self, store: &mut Store) -> Result<(u64, u64)> {
+        let n = pages_for_depth(self.depth);
+        // Any changed page changes the index, which holds each page's checksum.
+        let mut changed = self.index.is_none() || self.pages.len() != n;
+        // Pages beyond the new size (never after a doubling; kept for symmetry) are freed.
+        while self.pages.len() > n {
+            let p = self.pages.pop().expect("non-empty");
+            self.sums.pop();
+            store.free_pages(p, 1)?;
+        }
+        for p in 0..n {
+            if !self.dirty[p] {
+                continue;
+            }
+            let existing = self.pages.get(p).copied();
+            let addr = match existing {
+                Some(a) if store.is_writable(a, PAGE) => a,
+                _ => {
+                    let a = store.alloc_pages(1)?;
+                    if let Some(old) = existing {
+                        store.free_pages(old, 1)?;
+                    }
+                    a
+                }
+            };
+            let from = p * PER_PAGE;
+            let to = (from + PER_PAGE).min(self.entries.len());
+            let out = store.write(addr, PAGE)?;
+            for (w, a) in out.chunks_exact_mut(8).zip(&self.entries[from..to]) {
+                w.copy_from_slice(&a.to_le_bytes());
+            }
+            out[(to - from) * 8..].fill(0);
+            let sum = xxh3_64(out);
+            if p < self.pages.len() {
+                self.pages[p] = addr;
+                self.sums[p] = sum;
+            } else {
+                self.pages.push(addr);
+                self.sums.push(sum);
+            }
+            self.dirty[p] = false;
+            changed = true;
+        }
+        if changed {
+            let len = 16 * n;
+            let addr = store.alloc(len)?;
+            let out = store.write(addr, len)?;
+            for (p, chunk) in out.chunks_exact_mut(16).enumerate() {
+                chunk[..8].copy_from_slice(&self.pages[p].to_le_bytes());
+                chunk[8..].copy_from_slice(&self.sums[p].to_le_bytes());
+            }
+            self.index_sum = xxh3_64(out);
+            if let Some((old, old_len)) = self.index.replace((addr, len)) {
+                store.free(old, old_len)?;
+            }
+        }
+        let (addr, _) = self.index.expect("an index was written");
+        Ok((addr, self.index_sum))
+    }
+
+    /// Forgets the file pages after they were freed (by `clear`).
+    pub(crate) fn take_file_objects(&mut self) -> Vec<(u64, u64)> {
+        let objs: Vec<_> = self.objects().collect();
+        self.pages.clear();
+        self.sums.clear();
+        self.index = None;
+        objs
+    }
+}

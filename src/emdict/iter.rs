@@ -1,0 +1,231 @@
+//! Iterators over an `EmDict`: every entry once, in the order of the
+//! directory (hash order), bucket by bucket.
+
+use std::fmt;
+use std::iter::FusedIterator;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+use super::bucket::{Bucket, PAGE, Stored};
+use super::encode::decode;
+use super::raw::RawDict;
+
+/// Walks the entries of a `RawDict` as stored bytes.
+pub(crate) struct RawIter<'a> {
+    raw: &'a RawDict,
+    next_idx: usize,
+    page: Option<(Bucket<'a>, u64)>,
+    i: usize,
+    end: usize,
+    hops: u64,
+    remaining: u64,
+}
+
+/// One stored entry and where it is.
+pub(crate) struct RawEntry<'a> {
+    pub stored: Stored<'a>,
+    pub page: u64,
+    pub i: usize,
+}
+
+impl<'a> RawIter<'a> {
+    pub(crate) fn new(raw: &'a RawDict) -> Self {
+        RawIter { raw, next_idx: 0, page: None, i: 0, end: PAGE, hops: 0, remaining: raw.len() }
+    }
+
+    fn fail(&mut self, e: Error) -> Option<Result<RawEntry<'a>>> {
+        self.next_idx = usize::MAX;
+        self.page = None;
+        self.remaining = 0;
+        Some(Err(e))
+    }
+
+    fn corrupt(&mut self, addr: u64, what: String) -> Option<Result<RawEntry<'a>>> {
+        let e = Error::corrupted(self.raw.store.dir(), format!("bucket at {addr:#x}: {what}"));
+        self.fail(e)
+    }
+
+    fn load(&mut self, addr: u64) -> Result<()> {
+        self.page = Some((self.raw.bucket(addr)?, addr));
+        self.i = 0;
+        self.end = PAGE;
+        Ok(())
+    }
+}
+
+impl<'a> Iterator for RawIter<'a> {
+    type Item = Result<RawEntry<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((b, addr)) = self.page {
+                if self.i < b.len() {
+                    let i = self.i;
+                    return match b.entry_at(i, self.end) {
+                        Ok((stored, start)) => {
+                            self.end = start;
+                            self.i += 1;
+                            self.remaining = self.remaining.saturating_sub(1);
+                            Some(Ok(RawEntry { stored, page: addr, i }))
+                        }
+                        Err(w) => self.corrupt(addr, w),
+                    };
+                }
+                match b.next() {
+                    Some(next) => {
+                        self.hops += 1;
+                        if self.hops > self.raw.bucket_pages() {
+                            return self.corrupt(addr, "its chain loops".into());
+                        }
+                        if let Err(e) = self.load(next) {
+                            return self.fail(e);
+                        }
+                    }
+                    None => self.page = None,
+                }
+                continue;
+            }
+            let dir = &self.raw.dir;
+            let Some(&addr) = dir.entries.get(self.next_idx) else {
+                self.next_idx = usize::MAX;
+                return None;
+            };
+            let b = match self.raw.bucket(addr) {
+                Ok(b) => b,
+                Err(e) => return self.fail(e),
+            };
+            if b.depth() > dir.depth {
+                return self.corrupt(addr, format!("local depth {} exceeds the directory's", b.depth()));
+            }
+            let count = 1usize << (dir.depth - b.depth());
+            self.next_idx = (self.next_idx | (count - 1)) + 1;
+            self.hops = 0;
+            self.page = Some((b, addr));
+            self.i = 0;
+            self.end = PAGE;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.remaining as usize;
+        (n, Some(n))
+    }
+}
+
+impl<'a> RawIter<'a> {
+    pub(crate) fn raw(&self) -> &'a RawDict {
+        self.raw
+    }
+}
+
+fn key_what(e: &RawEntry<'_>) -> String {
+    format!("key of entry {} in bucket {:#x}", e.i, e.page)
+}
+
+fn value_what(e: &RawEntry<'_>) -> String {
+    format!("value of entry {} in bucket {:#x}", e.i, e.page)
+}
+
+pub(crate) fn decode_key<K: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -> Result<K> {
+    decode(raw.key_of(&e.stored)?, raw.store.dir(), || key_what(e))
+}
+
+pub(crate) fn decode_value<V: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -> Result<V> {
+    decode(raw.value_of(&e.stored)?, raw.store.dir(), || value_what(e))
+}
+
+macro_rules! dict_iter {
+    ($(#[$doc:meta])* $name:ident, $item:ty, |$raw:ident, $e:ident| $body:expr) => {
+        $(#[$doc])*
+        pub struct $name<'a, K, V> {
+            pub(crate) inner: RawIter<'a>,
+            pub(crate) _types: PhantomData<fn() -> (K, V)>,
+        }
+
+        impl<'a, K: DeserializeOwned, V: DeserializeOwned> Iterator for $name<'a, K, V> {
+            type Item = Result<$item>;
+
+            #[inline]
+            fn next(&mut self) -> Option<Self::Item> {
+                let $raw = self.inner.raw();
+                Some(self.inner.next()?.and_then(|$e| $body))
+            }
+
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                self.inner.size_hint()
+            }
+        }
+
+        impl<K: DeserializeOwned, V: DeserializeOwned> FusedIterator for $name<'_, K, V> {}
+
+        impl<K, V> fmt::Debug for $name<'_, K, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("path", &self.inner.raw().store.dir())
+                    .field("remaining", &self.inner.remaining)
+                    .finish()
+            }
+        }
+    };
+}
+
+dict_iter!(
+    /// An iterator over the entries of an [`EmDict`](crate::EmDict), made by
+    /// [`EmDict::iter`](crate::EmDict::iter). Each item is decoded from the
+    /// store: `Ok((key, value))`, or an error naming the entry that could not be read.
+    Iter,
+    (K, V),
+    |raw, e| Ok((decode_key(raw, &e)?, decode_value(raw, &e)?))
+);
+
+dict_iter!(
+    /// An iterator over the keys of an [`EmDict`](crate::EmDict), made by
+    /// [`EmDict::keys`](crate::EmDict::keys). Values are not decoded.
+    Keys,
+    K,
+    |raw, e| decode_key(raw, &e)
+);
+
+dict_iter!(
+    /// An iterator over the values of an [`EmDict`](crate::EmDict), made by
+    /// [`EmDict::values`](crate::EmDict::values). Keys are not decoded.
+    Values,
+    V,
+    |raw, e| decode_value(raw, &e)
+);
+
+/// The entries taken out of an [`EmDict`](crate::EmDict) by
+/// [`EmDict::drain`](crate::EmDict::drain), already decoded.
+pub struct Drain<K, V> {
+    pub(crate) inner: std::vec::IntoIter<(K, V)>,
+}
+
+impl<K, V> Iterator for Drain<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<K, V> DoubleEndedIterator for Drain<K, V> {
+    fn next_back(&mut self) -> Option<(K, V)> {
+        self.inner.next_back()
+    }
+}
+
+impl<K, V> ExactSizeIterator for Drain<K, V> {}
+impl<K, V> FusedIterator for Drain<K, V> {}
+
+impl<K, V> fmt::Debug for Drain<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain").field("remaining", &self.inner.len()).finish()
+    }
+}

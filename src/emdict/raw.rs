@@ -1,0 +1,676 @@
+//! The byte-level extendible hash under `EmDict`: keys and values are encoded
+//! bytes here, so this code is compiled once, not per key and value type.
+
+use std::collections::HashSet;
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use crate::alloc::{CheckReport, ROOT_SIZE, Store};
+use crate::error::{Error, Result};
+
+use super::bucket::{Bucket, BucketMut, FLAG_OVERFLOW, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, varint_len};
+use super::directory::{Directory, MAX_DEPTH, Root};
+
+/// Where an entry is: the page (its position in its chain and address), its
+/// index in the page and its data's extent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Loc {
+    pub pos: usize,
+    pub page: u64,
+    pub i: usize,
+    pub start: usize,
+    pub len: usize,
+    /// The out-of-line object (address, length) if the entry has one.
+    pub object: Option<(u64, usize)>,
+}
+
+/// An entry found by key: where it is and its stored form.
+pub(crate) struct Found<'a> {
+    pub loc: Loc,
+    pub stored: Stored<'a>,
+}
+
+/// Bucket pages, and out-of-line objects as (address, length).
+type Reachable = (Vec<u64>, Vec<(u64, u64)>);
+
+/// The dict's state over its store.
+#[derive(Debug)]
+pub(crate) struct RawDict {
+    pub store: Store,
+    pub dir: Directory,
+    len: u64,
+    bucket_pages: u64,
+    objects: u64,
+    seed: u64,
+    /// Bucket pages allocated since the last commit: their checksums are set at commit.
+    touched: HashSet<u64>,
+    /// Test hook: the hash is ANDed with this, to force collisions.
+    #[cfg(test)]
+    pub hash_mask: u64,
+}
+
+#[cold]
+#[inline(never)]
+fn corrupt_bucket(store: &Store, addr: u64, what: String) -> Error {
+    Error::corrupted(store.dir(), format!("bucket at {addr:#x}: {what}"))
+}
+
+impl RawDict {
+    pub(crate) fn new(store: Store) -> Result<RawDict> {
+        let root = Root::decode(store.root(), &store)?;
+        let dir = match &root {
+            Some(r) => Directory::load(&store, r)?,
+            None => Directory::default(),
+        };
+        let r = root.unwrap_or_default();
+        store.advise_sequential(false);
+        Ok(RawDict {
+            seed: store.hash_seed(),
+            store,
+            dir,
+            len: r.len,
+            bucket_pages: r.bucket_pages,
+            objects: r.objects,
+            touched: HashSet::new(),
+            #[cfg(test)]
+            hash_mask: u64::MAX,
+        })
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn bucket_pages(&self) -> u64 {
+        self.bucket_pages
+    }
+
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        let h = xxh3_64_with_seed(key, self.seed);
+        #[cfg(test)]
+        let h = h & self.hash_mask;
+        h
+    }
+
+    /// The directory index of hash `h`: its top `depth` bits.
+    #[inline]
+    fn index(&self, h: u64) -> usize {
+        h.checked_shr(64 - self.dir.depth).unwrap_or(0) as usize
+    }
+
+    #[inline]
+    pub(crate) fn bucket(&self, addr: u64) -> Result<Bucket<'_>> {
+        let page = self.store.read(addr, PAGE)?;
+        Bucket::new(page).map_err(|w| corrupt_bucket(&self.store, addr, w))
+    }
+
+    /// The bytes of an out-of-line object's key or value.
+    #[inline]
+    fn object(&self, addr: u64, from: u64, len: u64) -> Result<&[u8]> {
+        self.store.read(addr.wrapping_add(from), len as usize)
+    }
+
+    /// The key bytes of a stored entry.
+    #[inline]
+    pub(crate) fn key_of<'a>(&'a self, s: &Stored<'a>) -> Result<&'a [u8]> {
+        match *s {
+            Stored::Inline { key, .. } => Ok(key),
+            Stored::OutOfLine { addr, klen, .. } => self.object(addr, 0, klen),
+        }
+    }
+
+    /// The value bytes of a stored entry.
+    #[inline]
+    pub(crate) fn value_of<'a>(&'a self, s: &Stored<'a>) -> Result<&'a [u8]> {
+        match *s {
+            Stored::Inline { value, .. } => Ok(value),
+            Stored::OutOfLine { addr, klen, vlen } => self.object(addr, klen, vlen),
+        }
+    }
+
+    /// Finds the entry with key bytes `key`, whose hash is `h`.
+    #[inline]
+    pub(crate) fn find(&self, h: u64, key: &[u8]) -> Result<Option<Found<'_>>> {
+        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+            return Ok(None);
+        };
+        let tag = h as u8;
+        let mut addr = head;
+        let mut pos = 0;
+        loop {
+            let b = self.bucket(addr)?;
+            let hit = b.find_tag(tag, |i| {
+                let end = b.end_of(i);
+                let (stored, start) = match b.entry_at(i, end) {
+                    Ok(x) => x,
+                    Err(w) => return Some(Err(corrupt_bucket(&self.store, addr, w))),
+                };
+                let same = match stored {
+                    Stored::Inline { key: k, .. } => k == key,
+                    Stored::OutOfLine { addr: a, klen, .. } => {
+                        klen == key.len() as u64
+                            && match self.object(a, 0, klen) {
+                                Ok(k) => k == key,
+                                Err(e) => return Some(Err(e)),
+                            }
+                    }
+                };
+                let object = match stored {
+                    Stored::OutOfLine { addr: a, klen, vlen } => Some((a, klen.saturating_add(vlen) as usize)),
+                    Stored::Inline { .. } => None,
+                };
+                same.then_some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object }, stored }))
+            });
+            if let Some(r) = hit {
+                return r.map(Some);
+            }
+            match b.next() {
+                Some(next) if (pos as u64) < self.bucket_pages => {
+                    addr = next;
+                    pos += 1;
+                }
+                Some(_) => return Err(corrupt_bucket(&self.store, head, "its chain loops".into())),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The chain of pages starting at `head`.
+    fn chain(&self, head: u64) -> Result<Vec<u64>> {
+        let mut pages = vec![head];
+        let mut addr = head;
+        while let Some(next) = self.bucket(addr)?.next() {
+            if pages.len() as u64 > self.bucket_pages {
+                return Err(corrupt_bucket(&self.store, head, "its chain loops".into()));
+            }
+            pages.push(next);
+            addr = next;
+        }
+        Ok(pages)
+    }
+
+    /// The head of the bucket at directory index `idx`, its local depth, and
+    /// the first index and count of the directory entries that point to it.
+    fn span(&self, idx: usize) -> Result<(u64, u32, usize, usize)> {
+        let head = self.dir.entries[idx];
+        let depth = self.bucket(head)?.depth();
+        if depth > self.dir.depth {
+            let what = format!("local depth {depth} exceeds the directory's {}", self.dir.depth);
+            return Err(corrupt_bucket(&self.store, head, what));
+        }
+        let count = 1usize << (self.dir.depth - depth);
+        Ok((head, depth, idx & !(count - 1), count))
+    }
+
+    /// Makes every page of the bucket at directory index `idx` writable,
+    /// copying committed pages; returns its head.
+    #[inline]
+    fn make_writable(&mut self, idx: usize) -> Result<u64> {
+        let head = self.dir.entries[idx];
+        if self.store.is_writable(head, PAGE) && self.bucket(head)?.next().is_none() {
+            return Ok(head);
+        }
+        self.copy_chain(idx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn copy_chain(&mut self, idx: usize) -> Result<u64> {
+        let (head, _, start, count) = self.span(idx)?;
+        let old = self.chain(head)?;
+        if old.iter().all(|&a| self.store.is_writable(a, PAGE)) {
+            return Ok(head);
+        }
+        let mut new = Vec::with_capacity(old.len());
+        for &a in &old {
+            if self.store.is_writable(a, PAGE) {
+                new.push(a);
+                continue;
+            }
+            let fresh = self.store.alloc_pages(1)?;
+            let bytes = self.store.read(a, PAGE)?.to_vec();
+            self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
+            self.touched.insert(fresh);
+            new.push(fresh);
+        }
+        for w in new.windows(2) {
+            BucketMut::new(self.store.write(w[0], PAGE)?).set_next(Some(w[1]));
+        }
+        for (&a, &b) in old.iter().zip(&new) {
+            if a != b {
+                self.store.free_pages(a, 1)?;
+            }
+        }
+        self.dir.set_range(start, count, new[0]);
+        Ok(new[0])
+    }
+
+    /// Inserts an entry whose key is known to be absent.
+    pub(crate) fn put_new(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
+        self.store.writable()?;
+        if self.dir.entries.is_empty() {
+            self.first_bucket()?;
+        }
+        let inline = varint_len(key.len() as u64) + key.len() + value.len();
+        let len = if inline <= MAX_INLINE { inline } else { REF_LEN };
+        loop {
+            let idx = self.index(h);
+            let head = self.make_writable(idx)?;
+            let mut addr = head;
+            loop {
+                let b = self.bucket(addr)?;
+                if b.free() >= footprint(len) {
+                    return self.write_entry(addr, h, key, value, inline);
+                }
+                match b.next() {
+                    Some(next) => addr = next,
+                    None => break,
+                }
+            }
+            self.grow(h, key, len)?;
+        }
+    }
+
+    #[inline]
+    fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: usize) -> Result<()> {
+        if inline <= MAX_INLINE {
+            BucketMut::new(self.store.write(page, PAGE)?).append_inline(h as u8, key, value);
+        } else {
+            let total = key.len() + value.len();
+            let obj = self.store.alloc(total)?;
+            let out = self.store.write(obj, total)?;
+            out[..key.len()].copy_from_slice(key);
+            out[key.len()..].copy_from_slice(value);
+            let b = BucketMut::new(self.store.write(page, PAGE)?);
+            let mut b = b;
+            b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
+            self.objects += 1;
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_bucket(&mut self) -> Result<()> {
+        let addr = self.new_page(0, 0)?;
+        self.dir.init(addr);
+        Ok(())
+    }
+
+    /// A fresh, empty bucket page.
+    fn new_page(&mut self, depth: u32, flags: u8) -> Result<u64> {
+        let addr = self.store.alloc_pages(1)?;
+        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags);
+        self.touched.insert(addr);
+        self.bucket_pages += 1;
+        Ok(addr)
+    }
+
+    fn free_page(&mut self, addr: u64) -> Result<()> {
+        self.store.free_pages(addr, 1)?;
+        self.touched.remove(&addr);
+        self.bucket_pages -= 1;
+        Ok(())
+    }
+
+    /// Makes room for an entry of hash `h` whose bucket is full: splits the
+    /// bucket, doubling the directory if needed, or, when splitting cannot
+    /// separate the keys or the directory may not grow, chains an overflow page.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, h: u64, key: &[u8], _len: usize) -> Result<()> {
+        let idx = self.index(h);
+        let (head, depth, _, _) = self.span(idx)?;
+        let pages = self.chain(head)?;
+        // Splitting helps only if some entry's hash differs from h below bit `depth`.
+        let mut differs = false;
+        'outer: for &p in &pages {
+            let b = self.bucket(p)?;
+            let mut end = PAGE;
+            for i in 0..b.len() {
+                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+                end = start;
+                let k = self.key_of(&s)?;
+                if k != key && self.hash(k) != h {
+                    differs = true;
+                    break 'outer;
+                }
+            }
+        }
+        let may_double =
+            self.dir.depth < MAX_DEPTH && (1u64 << (self.dir.depth + 1)) <= (8 * self.bucket_pages).max(1 << 12);
+        if differs && depth < 64 && (depth < self.dir.depth || may_double) {
+            if depth == self.dir.depth {
+                self.dir.double();
+            }
+            self.split(self.index(h))
+        } else {
+            let last = *pages.last().expect("a chain has a head");
+            let page = self.new_page(depth, FLAG_OVERFLOW)?;
+            BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
+            Ok(())
+        }
+    }
+
+    /// Splits the (writable) bucket at directory index `idx`, whose local depth
+    /// is below the global depth, into two of depth + 1.
+    fn split(&mut self, idx: usize) -> Result<()> {
+        let (head, depth, start, count) = self.span(idx)?;
+        let pages = self.chain(head)?;
+        let copies: Vec<Vec<u8>> =
+            pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect::<Result<_>>()?;
+        let hi_head = self.new_page(depth + 1, 0)?;
+        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0);
+        let mut lo = vec![head];
+        let mut hi = vec![hi_head];
+        let bit = 63 - depth;
+        for (copy, &p) in copies.iter().zip(&pages) {
+            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+            let mut end = PAGE;
+            for i in 0..b.len() {
+                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+                let data = &copy[start..end];
+                end = start;
+                let h = self.hash(self.key_of(&s)?);
+                let chain = if (h >> bit) & 1 == 1 { &mut hi } else { &mut lo };
+                let (tag, lb) = (b.tags()[i], b.lens()[i]);
+                Self::push(
+                    &mut self.store,
+                    &mut self.touched,
+                    &mut self.bucket_pages,
+                    chain,
+                    depth + 1,
+                    tag,
+                    lb,
+                    data,
+                )?;
+            }
+        }
+        for &p in &pages[1..] {
+            self.free_page(p)?;
+        }
+        let half = count / 2;
+        self.dir.set_range(start, half, head);
+        self.dir.set_range(start + half, half, hi_head);
+        Ok(())
+    }
+
+    /// Appends raw entry data to the last page of `chain`, chaining a new page when full.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        store: &mut Store,
+        touched: &mut HashSet<u64>,
+        bucket_pages: &mut u64,
+        chain: &mut Vec<u64>,
+        depth: u32,
+        tag: u8,
+        lb: u8,
+        data: &[u8],
+    ) -> Result<()> {
+        let last = *chain.last().expect("a chain has a head");
+        let free = Bucket::new(store.read(last, PAGE)?).expect("a page this handle wrote").free();
+        let page = if free >= footprint(data.len()) {
+            last
+        } else {
+            let page = store.alloc_pages(1)?;
+            BucketMut::new(store.write(page, PAGE)?).init(depth, FLAG_OVERFLOW);
+            touched.insert(page);
+            *bucket_pages += 1;
+            BucketMut::new(store.write(last, PAGE)?).set_next(Some(page));
+            chain.push(page);
+            page
+        };
+        BucketMut::new(store.write(page, PAGE)?).append_raw(tag, lb, data);
+        Ok(())
+    }
+
+    /// Overwrites the value of the entry at `loc` when the new entry has the
+    /// same inline length; otherwise removes it and inserts anew.
+    pub(crate) fn replace(&mut self, h: u64, loc: Loc, key: &[u8], value: &[u8]) -> Result<()> {
+        self.store.writable()?;
+        let inline = varint_len(key.len() as u64) + key.len() + value.len();
+        if loc.object.is_none() && inline == loc.len {
+            let head = self.make_writable(self.index(h))?;
+            let page = self.page_at(head, loc.pos)?;
+            let out = self.store.write(page, PAGE)?;
+            out[loc.end() - value.len()..loc.end()].copy_from_slice(value);
+            return Ok(());
+        }
+        self.remove(h, loc)?;
+        self.put_new(h, key, value)
+    }
+
+    /// The page at position `pos` of the chain starting at `head`.
+    fn page_at(&self, head: u64, pos: usize) -> Result<u64> {
+        let mut addr = head;
+        for _ in 0..pos {
+            addr =
+                self.bucket(addr)?.next().ok_or_else(|| corrupt_bucket(&self.store, head, "chain too short".into()))?;
+        }
+        Ok(addr)
+    }
+
+    /// Removes the entry at `loc` (found for hash `h`).
+    pub(crate) fn remove(&mut self, h: u64, loc: Loc) -> Result<()> {
+        self.store.writable()?;
+        let idx = self.index(h);
+        let head = self.make_writable(idx)?;
+        let page = self.page_at(head, loc.pos)?;
+        BucketMut::new(self.store.write(page, PAGE)?).remove(loc.i, loc.start, loc.len);
+        if let Some((addr, len)) = loc.object {
+            self.store.free(addr, len)?;
+            self.objects -= 1;
+        }
+        self.len -= 1;
+        let b = self.bucket(page)?;
+        if b.len() == 0 {
+            self.empty_page(idx, head, page)?;
+        }
+        Ok(())
+    }
+
+    /// An emptied page leaves its chain, or its bucket merges with its buddy.
+    #[cold]
+    #[inline(never)]
+    fn empty_page(&mut self, idx: usize, head: u64, page: u64) -> Result<()> {
+        let pages = self.chain(head)?;
+        if pages.len() > 1 {
+            let pos = pages.iter().position(|&p| p == page).expect("the page is in its chain");
+            let next = pages.get(pos + 1).copied();
+            if pos == 0 {
+                // Keep the head: move the second page's entries into it by swapping roles.
+                let second = pages[1];
+                let bytes = self.store.read(second, PAGE)?.to_vec();
+                let out = self.store.write(head, PAGE)?;
+                out.copy_from_slice(&bytes);
+                out[9] &= !FLAG_OVERFLOW;
+                self.free_page(second)?;
+            } else {
+                BucketMut::new(self.store.write(pages[pos - 1], PAGE)?).set_next(next);
+                self.free_page(page)?;
+            }
+            return Ok(());
+        }
+        self.merge(idx)
+    }
+
+    /// Merges the empty bucket at `idx` into its buddy if the buddy has the same depth.
+    fn merge(&mut self, idx: usize) -> Result<()> {
+        let (head, depth, start, count) = self.span(idx)?;
+        if depth == 0 {
+            return Ok(());
+        }
+        let buddy_idx = start ^ count;
+        let (_, buddy_depth, _, _) = self.span(buddy_idx)?;
+        if buddy_depth != depth {
+            return Ok(());
+        }
+        let buddy = self.make_writable(buddy_idx)?;
+        for p in self.chain(buddy)? {
+            BucketMut::new(self.store.write(p, PAGE)?).set_depth(depth - 1);
+        }
+        self.dir.set_range(start, count, buddy);
+        self.free_page(head)
+    }
+
+    /// Removes every entry, freeing every page and object.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.store.writable()?;
+        let (pages, objects) = self.reachable()?;
+        for (addr, len) in objects {
+            self.store.free(addr, len as usize)?;
+        }
+        for addr in pages {
+            self.store.free_pages(addr, 1)?;
+        }
+        for (addr, len) in self.dir.take_file_objects() {
+            if len == PAGE as u64 {
+                self.store.free_pages(addr, 1)?;
+            } else {
+                self.store.free(addr, len as usize)?;
+            }
+        }
+        self.dir = Directory::default();
+        self.touched.clear();
+        self.len = 0;
+        self.bucket_pages = 0;
+        self.objects = 0;
+        Ok(())
+    }
+
+    /// Every bucket page and every out-of-line object (address, length).
+    fn reachable(&self) -> Result<Reachable> {
+        let mut pages = Vec::new();
+        let mut objects = Vec::new();
+        let mut idx = 0;
+        while idx < self.dir.entries.len() {
+            let (head, _, _, count) = self.span(idx)?;
+            for p in self.chain(head)? {
+                pages.push(p);
+                let b = self.bucket(p)?;
+                let mut end = PAGE;
+                for i in 0..b.len() {
+                    let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+                    end = start;
+                    if let Stored::OutOfLine { addr, klen, vlen } = s {
+                        objects.push((addr, klen.saturating_add(vlen)));
+                    }
+                }
+            }
+            idx += count;
+        }
+        Ok((pages, objects))
+    }
+
+    /// Commits: sets the checksums of the pages written since the last commit,
+    /// saves the directory and writes the root.
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        if self.store.is_read_only() {
+            return Ok(());
+        }
+        self.store.writable()?;
+        for &addr in &self.touched {
+            let mut b = BucketMut::new(self.store.write(addr, PAGE)?);
+            let sum = xxh3_64(b.summed());
+            b.set_sum(sum);
+        }
+        let root = if self.dir.entries.is_empty() {
+            [0u8; ROOT_SIZE]
+        } else {
+            let (index_addr, index_sum) = self.dir.save(&mut self.store)?;
+            Root {
+                depth: self.dir.depth,
+                len: self.len,
+                index_addr,
+                dir_pages: super::directory::pages_for_depth(self.dir.depth) as u64,
+                index_sum,
+                bucket_pages: self.bucket_pages,
+                objects: self.objects,
+            }
+            .encode()
+        };
+        self.store.commit(&root)?;
+        self.touched.clear();
+        Ok(())
+    }
+
+    /// Walks every bucket and object, verifying structure and checksums, then
+    /// has the store prove that allocated space equals reachable space.
+    pub(crate) fn check(&self) -> Result<CheckReport> {
+        let bad = |addr: u64, w: String| corrupt_bucket(&self.store, addr, w);
+        let mut objects: Vec<(u64, u64)> = Vec::new();
+        let (mut entries, mut pages_seen) = (0u64, 0u64);
+        let mut idx = 0;
+        while idx < self.dir.entries.len() {
+            let (head, depth, start, count) = self.span(idx)?;
+            if start != idx || self.dir.entries[idx..idx + count].iter().any(|&a| a != head) {
+                return Err(bad(head, format!("directory entries {idx}..{} do not all name it", idx + count)));
+            }
+            for (pos, p) in self.chain(head)?.into_iter().enumerate() {
+                pages_seen += 1;
+                objects.push((p, PAGE as u64));
+                let b = self.bucket(p)?;
+                if !self.touched.contains(&p) && xxh3_64(&self.store.read(p, PAGE)?[8..]) != b.stored_sum() {
+                    return Err(bad(p, "checksum mismatch".into()));
+                }
+                let want_flags = if pos == 0 { 0 } else { FLAG_OVERFLOW };
+                if b.depth() != depth || b.flags() != want_flags {
+                    return Err(bad(p, format!("depth {} flags {} in a chain of depth {depth}", b.depth(), b.flags())));
+                }
+                if b.len() == 0 && pos > 0 {
+                    return Err(bad(p, "an empty overflow page".into()));
+                }
+                let mut end = PAGE;
+                for i in 0..b.len() {
+                    let (s, start) = b.entry_at(i, end).map_err(|w| bad(p, w))?;
+                    end = start;
+                    let h = self.hash(self.key_of(&s)?);
+                    if self.index(h) >> (self.dir.depth - depth) != idx >> (self.dir.depth - depth)
+                        || b.tags()[i] != h as u8
+                    {
+                        return Err(bad(p, format!("entry {i} is in the wrong bucket for its hash")));
+                    }
+                    if let Stored::OutOfLine { addr, klen, vlen } = s {
+                        if (varint_len(klen) as u64).saturating_add(klen).saturating_add(vlen) <= MAX_INLINE as u64 {
+                            return Err(bad(p, format!("entry {i}: a small entry stored out of line")));
+                        }
+                        self.object(addr, 0, klen.saturating_add(vlen))?;
+                        objects.push((addr, klen.saturating_add(vlen)));
+                    }
+                    entries += 1;
+                }
+                if PAGE - end != b.used() {
+                    return Err(bad(p, format!("entries take {} bytes, header says {}", PAGE - end, b.used())));
+                }
+            }
+            idx += count;
+        }
+        if entries != self.len {
+            return Err(Error::corrupted(
+                self.store.dir(),
+                format!("{entries} entries found, length says {}", self.len),
+            ));
+        }
+        if pages_seen != self.bucket_pages {
+            let what = format!("{pages_seen} bucket pages found, root says {}", self.bucket_pages);
+            return Err(Error::corrupted(self.store.dir(), what));
+        }
+        objects.extend(self.dir.objects());
+        self.store.check(&objects)
+    }
+}
+
+impl Loc {
+    fn end(&self) -> usize {
+        self.start + self.len
+    }
+}
+
+impl Drop for RawDict {
+    /// Best-effort flush; errors are lost (call `flush` or `close` to see them).
+    fn drop(&mut self) {
+        let _ = self.commit();
+    }
+}
