@@ -49,7 +49,11 @@ fn damage(dir: &Path, other: &Path, twin: &Path, rng: &mut Rng) -> String {
     let files = common::store_files(dir);
     let segs: Vec<&PathBuf> = files.iter().filter(|p| !p.ends_with("meta")).collect();
     let pick = |rng: &mut Rng| -> PathBuf {
-        if segs.is_empty() || rng.chance(30) { dir.join("meta") } else { segs[rng.below(segs.len() as u64) as usize].clone() }
+        if segs.is_empty() || rng.chance(30) {
+            dir.join("meta")
+        } else {
+            segs[rng.below(segs.len() as u64) as usize].clone()
+        }
     };
     let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
     match rng.below(15) {
@@ -71,7 +75,8 @@ fn damage(dir: &Path, other: &Path, twin: &Path, rng: &mut Rng) -> String {
             // Bits in pages that hold something: the structure's own pages, most likely.
             let f = pick(rng);
             let mut b = fs::read(&f).unwrap();
-            let used: Vec<usize> = (0..b.len() / PAGE).filter(|&p| b[p * PAGE..(p + 1) * PAGE].iter().any(|&x| x != 0)).collect();
+            let used: Vec<usize> =
+                (0..b.len() / PAGE).filter(|&p| b[p * PAGE..(p + 1) * PAGE].iter().any(|&x| x != 0)).collect();
             if used.is_empty() {
                 return "nothing (no used page)".into();
             }
@@ -114,7 +119,8 @@ fn damage(dir: &Path, other: &Path, twin: &Path, rng: &mut Rng) -> String {
             format!("{} and {} swapped", name(&a), name(&b))
         }
         8 => {
-            let (from, what) = if rng.chance(50) { (twin, "a twin store") } else { (other, "a store of another structure") };
+            let (from, what) =
+                if rng.chance(50) { (twin, "a twin store") } else { (other, "a store of another structure") };
             let theirs = common::store_files(from);
             let f = theirs[rng.below(theirs.len() as u64) as usize].clone();
             let to = if rng.chance(50) { dir.join(f.file_name().unwrap()) } else { pick(rng) };
@@ -286,7 +292,8 @@ fn run_child() {
     let kind = common::arg("EMDS_KIND");
     for i in from..to {
         let dir = cases.join(i.to_string());
-        let cap: u64 = common::store_files(&dir).iter().map(|f| fs::metadata(f).map_or(0, |m| m.len())).sum::<u64>() + 64;
+        let cap: u64 =
+            common::store_files(&dir).iter().map(|f| fs::metadata(f).map_or(0, |m| m.len())).sum::<u64>() + 64;
         common::say(format!("S {i}"));
         let got = match kind.as_str() {
             "dict" => exercise_dict(&dir, cap),
@@ -355,7 +362,13 @@ fn damaged<S: Subject, O: Subject>(cases: usize) {
         }
     }
     println!("damaged {}: {cases} cases; outcomes (read-only, read-write): {outcomes:?}", S::NAME);
-    assert!(failures.is_empty(), "damaged {}, seed {seed:#x}: {} failures:\n{}", S::NAME, failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "damaged {}, seed {seed:#x}: {} failures:\n{}",
+        S::NAME,
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

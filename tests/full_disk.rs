@@ -129,7 +129,9 @@ fn limit_file_size(bytes: u64) {
     let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
     // SAFETY: setting a signal to SIG_IGN and a resource limit affects only this
     // process and passes valid pointers and constants.
-    let ok = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) != libc::SIG_ERR && libc::setrlimit(libc::RLIMIT_FSIZE, &lim) == 0 };
+    let ok = unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN) != libc::SIG_ERR && libc::setrlimit(libc::RLIMIT_FSIZE, &lim) == 0
+    };
     assert!(ok, "setrlimit: {}", std::io::Error::last_os_error());
 }
 
@@ -149,7 +151,7 @@ fn run_child() {
             break e;
         }
         added += 1;
-        if added % f.flush_every() == 0 {
+        if added.is_multiple_of(f.flush_every()) {
             match f.flush() {
                 Ok(()) => common::say(format!("F {added}")),
                 Err(e) => break e,

@@ -24,7 +24,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-
 /// Opens the store at `dir` as `kind`, read-write or read-only, and reads a little.
 fn open_as(kind: &str, dir: &Path, read_only: bool) -> emds::Result<Box<dyn std::any::Any>> {
     let o = OpenOptions::new().read_only(read_only).clone();

@@ -84,7 +84,8 @@ struct Tally {
 fn power_loss<S: Subject>(images: usize) {
     let seed = common::seed(&format!("power loss {}", S::NAME));
     let base = TempDir::new(&format!("power-{}", S::NAME));
-    let (live, flushed, after, image) = (base.join("live"), base.join("flushed"), base.join("after"), base.join("image"));
+    let (live, flushed, after, image) =
+        (base.join("live"), base.join("flushed"), base.join("after"), base.join("image"));
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
     while tally.images < images {
@@ -105,10 +106,15 @@ fn power_loss<S: Subject>(images: usize) {
                 S::apply(&mut h, &op).unwrap();
             }
         }
-        let in_flight = rng.chance(50);
+        let mut in_flight = rng.chance(50);
         if in_flight {
             S::flush(&mut h).unwrap();
             common::copy_dir(&live, &after);
+            // A flush with nothing to commit writes no record: then the state is the old one.
+            in_flight = fs::read(flushed.join("meta")).unwrap() != fs::read(after.join("meta")).unwrap();
+            if !in_flight {
+                assert!(model == at_flush, "{}: a flush of changes wrote no meta record, seed {seed:#x}", S::NAME);
+            }
         }
         for _ in 0..rng.range(3, 7) {
             let context = format!("{} image {}, seed {seed:#x}", S::NAME, tally.images);

@@ -52,14 +52,15 @@ where
     let (mut max_disk, mut max_rss) = (0u64, 0u64);
     while start.elapsed() < total {
         for op in S::batch(&mut rng, &mut model) {
-            S::apply(&mut h, &op).unwrap_or_else(|e| panic!("{} batch {batches}, seed {seed:#x}: {op:?}: {e}", S::NAME));
+            S::apply(&mut h, &op)
+                .unwrap_or_else(|e| panic!("{} batch {batches}, seed {seed:#x}: {op:?}: {e}", S::NAME));
         }
         if rng.chance(80) {
             S::flush(&mut h).unwrap();
         }
         batches += 1;
         peak_live = peak_live.max(model.live_bytes());
-        if batches % 50 == 0 {
+        if batches.is_multiple_of(50) {
             // Close (a flush) and reopen; the reopened store equals the model.
             S::flush(&mut h).unwrap();
             drop(h);

@@ -121,7 +121,9 @@ fn failing_keys_values_and_closures_leave_a_dict_as_it_was() {
             1 => failing(v.id, how, || d.insert(existing.clone(), v.clone())),
             2 => failing(k.id, how, || d.insert(k.clone(), v.clone())),
             3 => failing(v.id, how, || d.update(existing.clone(), |_| Some(v.clone()))),
-            4 => failing(v.id, Fail::Panic, || d.update(existing.clone(), |_| -> Option<Item> { panic!("user closure") })),
+            4 => failing(v.id, Fail::Panic, || {
+                d.update(existing.clone(), |_| -> Option<Item> { panic!("user closure") })
+            }),
             _ => failing(k.id, how, || d.update(k.clone(), |_| Some(v.clone()))),
         }
         assert_dict(&d, &model, &context);
@@ -177,7 +179,9 @@ fn failing_elements_leave_a_list_as_it_was() {
     failing(items[4].id, Fail::Error, || l.extend(items.clone()));
     let got = common::read_list(&l).unwrap();
     assert!(
-        (0..=4).any(|n| got.len() == model.len() + n && got[..model.len()] == model[..] && got[model.len()..] == items[..n]),
+        (0..=4).any(|n| got.len() == model.len() + n
+            && got[..model.len()] == model[..]
+            && got[model.len()..] == items[..n]),
         "after a failing extend the list is not the old one plus a prefix of the items"
     );
     l.close().unwrap();
