@@ -4,11 +4,12 @@
 
 mod alloc;
 pub mod emdict;
-mod emlist;
+pub mod emlist;
 mod error;
 mod options;
 
 pub use alloc::CheckReport;
 pub use emdict::EmDict;
+pub use emlist::{EmList, EmVec};
 pub use error::{Error, Result};
 pub use options::OpenOptions;

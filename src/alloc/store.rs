@@ -397,6 +397,54 @@ impl Store {
         Ok(&mut bytes[off as usize..off as usize + len])
     }
 
+    /// The `len` bytes at `addr` for writing in place, although they may have
+    /// been allocated before the last commit. Only bounds are checked.
+    ///
+    /// # Correctness
+    ///
+    /// The caller guarantees that the committed state does not reach these
+    /// bytes: they lie past the committed length of a sequence, or they are
+    /// shadowed by a copy that the committed state reads instead (see
+    /// `docs/DESIGN.md`, "EmList and EmVec pages"). Writing bytes the committed
+    /// state reaches would break crash consistency (§6.1).
+    #[inline]
+    pub(crate) fn write_unreached(&mut self, addr: u64, len: usize) -> Result<&mut [u8]> {
+        self.writable()?;
+        let (seg, off) = split(addr);
+        let end = off.checked_add(len as u64);
+        if self.segs.get(seg).is_none_or(|s| end.is_none_or(|e| e > s.info.backed)) {
+            return Err(self.bad_reference(addr, len));
+        }
+        let s = &mut self.segs[seg];
+        s.written = true;
+        let bytes = s.map.bytes_mut().expect("a read-write store maps segments writable");
+        Ok(&mut bytes[off as usize..off as usize + len])
+    }
+
+    /// Copies `len` bytes from `from` to `to`.
+    ///
+    /// # Correctness
+    ///
+    /// As for [`write_unreached`](Self::write_unreached): the committed state
+    /// must not reach the destination.
+    pub(crate) fn copy(&mut self, from: u64, to: u64, len: usize) -> Result<()> {
+        self.read(from, len)?;
+        self.write_unreached(to, len)?;
+        let (fs, fo) = split(from);
+        let (ts, to_off) = split(to);
+        if fs == ts {
+            let bytes = self.segs[fs].map.bytes_mut().expect("checked writable above");
+            bytes.copy_within(fo as usize..fo as usize + len, to_off as usize);
+        } else {
+            let (a, b) = if fs < ts { self.segs.split_at_mut(ts) } else { self.segs.split_at_mut(fs) };
+            let (src, dst) = if fs < ts { (&a[fs], &mut b[0]) } else { (&b[0], &mut a[ts]) };
+            let dst = dst.map.bytes_mut().expect("checked writable above");
+            dst[to_off as usize..to_off as usize + len]
+                .copy_from_slice(&src.map.bytes()[fo as usize..fo as usize + len]);
+        }
+        Ok(())
+    }
+
     #[cold]
     #[inline(never)]
     fn committed_write(&self, addr: u64, len: usize) -> Error {

@@ -1,0 +1,161 @@
+//! What `EmList` and `EmVec` share: a store whose root names one table object
+//! listing the structure's regions, rewritten (copy-on-write) at every commit.
+//! Layout in `docs/DESIGN.md` ("EmList and EmVec pages").
+
+use std::path::Path;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::region::{Reader, Region};
+use crate::alloc::{CheckReport, Kind, ROOT_SIZE, Store};
+use crate::error::{Error, Result};
+use crate::options::OpenOptions;
+
+/// Version of the table layout.
+const TABLE_VERSION: u32 = 1;
+/// Bytes of the table header.
+const HEADER: usize = 32;
+
+/// A store holding one sequence structure.
+#[derive(Debug)]
+pub(crate) struct Seq {
+    pub(crate) store: Store,
+    magic: [u8; 8],
+    /// The current table object: address and length.
+    table: Option<(u64, u64)>,
+    root: [u8; ROOT_SIZE],
+    /// Whether the structure changed since the last commit.
+    pub(crate) changed: bool,
+}
+
+/// What a structure keeps besides its regions: its length and two words of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Extra {
+    pub(crate) len: u64,
+    pub(crate) words: [u64; 2],
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl Seq {
+    /// Opens the store at `path` and decodes its table: one region per entry of `units`.
+    pub(crate) fn open(
+        path: &Path,
+        opts: &OpenOptions,
+        kind: Kind,
+        type_size: u32,
+        type_align: u32,
+        magic: [u8; 8],
+        units: &[u64],
+    ) -> Result<(Seq, Vec<Region>, Extra)> {
+        let store = Store::open(path, opts, kind, type_size, type_align)?;
+        let root = *store.root();
+        let mut seq = Seq { store, magic, table: None, root, changed: false };
+        let (regions, extra) = seq.load(units)?;
+        Ok((seq, regions, extra))
+    }
+
+    fn load(&mut self, units: &[u64]) -> Result<(Vec<Region>, Extra)> {
+        let r = &self.root;
+        let (len, addr, tlen, sum) = (u64_at(r, 0), u64_at(r, 8), u64_at(r, 16), u64_at(r, 24));
+        let dir = self.store.dir().to_path_buf();
+        let corrupt = |w: String| Error::corrupted(&dir, w);
+        if tlen == 0 {
+            if r.iter().any(|&b| b != 0) {
+                return Err(corrupt("root names no table but is not empty".into()));
+            }
+            return Ok((units.iter().map(|&u| Region::new(u)).collect(), Extra::default()));
+        }
+        let tlen_usize = usize::try_from(tlen).map_err(|_| corrupt(format!("table of {tlen} bytes")))?;
+        let bytes = self.store.read(addr, tlen_usize)?;
+        if xxh3_64(bytes) != sum {
+            return Err(corrupt(format!("table at {addr:#x}: checksum mismatch")));
+        }
+        let mut rd = Reader::new(bytes, &dir);
+        let head = rd.take(HEADER)?;
+        if head[..8] != self.magic {
+            return Err(corrupt(format!("table at {addr:#x} has a foreign magic")));
+        }
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        let count = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes"));
+        if version != TABLE_VERSION || count as usize != units.len() {
+            return Err(corrupt(format!("table version {version} with {count} regions")));
+        }
+        let extra = Extra { len, words: [u64_at(head, 16), u64_at(head, 24)] };
+        let mut regions = Vec::with_capacity(units.len());
+        for (i, &u) in units.iter().enumerate() {
+            regions.push(Region::decode(&mut rd, &self.store, u, &format!("table region {i}"))?);
+        }
+        if rd.remaining() != 0 {
+            return Err(corrupt(format!("table at {addr:#x} has {} bytes after its end", rd.remaining())));
+        }
+        self.table = Some((addr, tlen));
+        if !self.store.is_read_only() {
+            // The committed state may read some blocks from shadows: copy them back.
+            for r in &mut regions {
+                self.changed |= r.fold(&mut self.store)?;
+            }
+        }
+        Ok((regions, extra))
+    }
+
+    /// Commits the structure: writes a new table (if anything changed), then
+    /// the store's commit; afterwards folds the shadows back.
+    pub(crate) fn commit(&mut self, regions: &mut [&mut Region], extra: Extra) -> Result<()> {
+        if self.store.is_read_only() {
+            return Ok(());
+        }
+        self.store.writable()?;
+        if self.changed {
+            let mut out = Vec::with_capacity(HEADER + 64 * regions.len());
+            out.extend_from_slice(&self.magic);
+            out.extend_from_slice(&TABLE_VERSION.to_le_bytes());
+            out.extend_from_slice(&(regions.len() as u32).to_le_bytes());
+            out.extend_from_slice(&extra.words[0].to_le_bytes());
+            out.extend_from_slice(&extra.words[1].to_le_bytes());
+            for r in regions.iter() {
+                r.encode(&mut out);
+            }
+            let addr = self.store.alloc(out.len())?;
+            self.store.write(addr, out.len())?.copy_from_slice(&out);
+            if let Some((a, l)) = self.table.replace((addr, out.len() as u64)) {
+                self.store.free(a, l as usize)?;
+            }
+            let mut root = [0u8; ROOT_SIZE];
+            root[0..8].copy_from_slice(&extra.len.to_le_bytes());
+            root[8..16].copy_from_slice(&addr.to_le_bytes());
+            root[16..24].copy_from_slice(&(out.len() as u64).to_le_bytes());
+            root[24..32].copy_from_slice(&xxh3_64(&out).to_le_bytes());
+            self.root = root;
+        }
+        self.store.commit(&self.root)?;
+        self.changed = false;
+        for r in regions.iter_mut() {
+            self.changed |= r.fold(&mut self.store)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the regions and the store's accounting; `more` are further
+    /// findings of the structure's own check.
+    pub(crate) fn check(&self, regions: &[&Region]) -> Result<CheckReport> {
+        let corrupt = |w: String| Error::corrupted(self.store.dir(), format!("check: {w}"));
+        for (i, r) in regions.iter().enumerate() {
+            r.verify().map_err(|w| corrupt(format!("region {i}: {w}")))?;
+        }
+        let mut objects = Vec::new();
+        if let Some((addr, len)) = self.table {
+            let bytes = self.store.read(addr, len as usize)?;
+            if xxh3_64(bytes) != u64_at(&self.root, 24) || u64_at(&self.root, 8) != addr {
+                return Err(corrupt(format!("table at {addr:#x} does not match the root")));
+            }
+            objects.push((addr, len));
+        }
+        for r in regions {
+            r.objects(&mut objects);
+        }
+        self.store.check(&objects)
+    }
+}
