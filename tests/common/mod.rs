@@ -111,7 +111,12 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Removes the directory, unless `EMDS_KEEP` is set (to look at a failure).
     fn drop(&mut self) {
+        if std::env::var_os("EMDS_KEEP").is_some() {
+            println!("kept {}", self.0.display());
+            return;
+        }
         let _ = fs::remove_dir_all(&self.0);
     }
 }
@@ -690,7 +695,7 @@ pub fn read_vec<T: bytemuck::Pod + PartialEq + Debug>(v: &EmVec<T>) -> std::resu
 
 /// `EmVec::get`, whatever its exact return type.
 pub fn vec_get<T: bytemuck::Pod>(v: &EmVec<T>, i: usize) -> std::result::Result<Option<T>, String> {
-    Ok(v.get(i))
+    v.get(i).map_err(|e| format!("get {i}: {e}"))
 }
 
 impl Subject for Vector {
