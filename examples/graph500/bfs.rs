@@ -61,13 +61,13 @@ pub fn bfs<G: Graph>(g: &G, root: u32, parent: &mut [u32], w: &mut Work) -> u64 
         if bottom_up {
             w.front_next.fill(0);
             let mut found = 0u64;
-            for v in 0..n as u32 {
+            let (front, next) = (&w.front, &mut w.front_next);
+            g.sweep(|v, neighbours| {
                 if parent[v as usize] != NONE {
-                    continue;
+                    return;
                 }
                 let mut p = NONE;
-                let front = &w.front;
-                if g.find_neighbor(v, |u| {
+                if neighbours.any(|u| {
                     let hit = bit(front, u);
                     if hit {
                         p = u;
@@ -75,11 +75,11 @@ pub fn bfs<G: Graph>(g: &G, root: u32, parent: &mut [u32], w: &mut Work) -> u64 
                     hit
                 }) {
                     parent[v as usize] = p;
-                    set(&mut w.front_next, v);
-                    unexplored -= g.degree(v);
+                    set(next, v);
+                    unexplored -= neighbours.len();
                     found += 1;
                 }
-            }
+            });
             std::mem::swap(&mut w.front, &mut w.front_next);
             reached += found;
             let shrinking = found < front_count;
@@ -169,7 +169,9 @@ mod tests {
                 } else {
                     let p = parent[v];
                     assert_eq!(lv[p as usize] + 1, lv[v], "vertex {v}");
-                    assert!(g.find_neighbor(v as u32, |u| u == p));
+                    let mut joined = false;
+                    g.for_each_neighbor(v as u32, |u| joined |= u == p);
+                    assert!(joined, "vertex {v}: parent {p} is not a neighbour");
                 }
             }
         }

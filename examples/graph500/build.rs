@@ -38,8 +38,10 @@ pub struct BuildReport {
     pub scatter_passes: usize,
     /// Bytes the process wrote to storage during the build (`/proc/self/io`).
     pub io_written: u64,
-    /// Peak resident set of the build.
+    /// Peak resident set of the build (mapped store pages included).
     pub peak_rss: u64,
+    /// The largest anonymous resident set seen at the end of a phase.
+    pub anon_rss: u64,
 }
 
 impl BuildReport {
@@ -56,17 +58,19 @@ impl BuildReport {
 
 struct Clock {
     phases: Vec<Phase>,
+    anon: u64,
     wall: Instant,
     cpu: Duration,
 }
 
 impl Clock {
     fn new() -> Self {
-        Clock { phases: Vec::new(), wall: Instant::now(), cpu: sys::cpu_time() }
+        Clock { phases: Vec::new(), anon: 0, wall: Instant::now(), cpu: sys::cpu_time() }
     }
 
     fn lap(&mut self, name: &'static str) {
         let cpu = sys::cpu_time();
+        self.anon = self.anon.max(sys::rss_anon());
         let p = Phase { name, wall: self.wall.elapsed(), cpu: cpu.saturating_sub(self.cpu) };
         println!("  {:<10} {:>9.2} s wall {:>9.2} s CPU", p.name, p.wall.as_secs_f64(), p.cpu.as_secs_f64());
         self.phases.push(p);
@@ -98,6 +102,7 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
 
     let (mut degree, self_loops) = count_degrees(&edges, n);
     let offsets = prefix_sums(&degree);
+    clock.anon = clock.anon.max(sys::rss_anon());
     let mut off_vec: EmVec<u64> = EmVec::open(dir.join("offsets"))?;
     for part in offsets.chunks(BATCH) {
         off_vec.extend_from_slice(part)?;
@@ -106,7 +111,7 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
     clock.lap("offsets");
 
     let mut targets: EmVec<u32> = EmVec::open(dir.join("targets"))?;
-    let passes = scatter(&edges, &offsets, &mut degree, &mut targets, build_mem_mib << 20)?;
+    let passes = scatter(&edges, &offsets, &mut degree, &mut targets, build_mem_mib << 20, &mut clock.anon)?;
     targets.close()?;
     edges.close()?;
     clock.lap("scatter");
@@ -140,6 +145,7 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
         scatter_passes: passes,
         io_written: sys::io_bytes().1.saturating_sub(io_before),
         peak_rss: sys::peak_rss(),
+        anon_rss: clock.anon,
     })
 }
 
@@ -222,6 +228,7 @@ fn scatter(
     fill: &mut [u32],
     targets: &mut EmVec<u32>,
     budget_bytes: u64,
+    anon: &mut u64,
 ) -> Result<usize, BoxError> {
     let wins = windows(offsets, budget_bytes / 4);
     let largest = wins.iter().map(|&(lo, hi)| offsets[hi] - offsets[lo]).max().unwrap_or(0);
@@ -253,6 +260,7 @@ fn scatter(
                 pb.inc(piece.len() as u64);
             }
         }
+        *anon = (*anon).max(sys::rss_anon());
         targets.extend_from_slice(&buf[..len])?;
     }
     targets.flush()?;

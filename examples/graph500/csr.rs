@@ -11,12 +11,48 @@ pub trait Graph: Sync {
     fn degree(&self, v: u32) -> u64;
     /// Calls `f` on each neighbour of `v`, in stored order.
     fn for_each_neighbor(&self, v: u32, f: impl FnMut(u32));
-    /// Calls `f` on the neighbours of `v` until it returns true; returns whether it did.
-    fn find_neighbor(&self, v: u32, f: impl FnMut(u32) -> bool) -> bool;
-    /// Streams the whole adjacency in vertex order: `f(v, piece)` for consecutive pieces of each
-    /// vertex's neighbour list (one piece in memory; a list that straddles two slices of an
-    /// `EmVec` comes in two). Vertices without neighbours may get no call.
-    fn scan(&self, f: impl FnMut(u32, &[u32]));
+    /// Streams the whole adjacency in vertex order: `f(v, neighbours)` for every vertex, once.
+    /// Sequential sweeps (PageRank, bottom-up BFS steps) use this: it reads the offsets and the
+    /// targets with cursors instead of locating every vertex anew.
+    fn sweep(&self, f: impl FnMut(u32, Nbrs<'_>));
+}
+
+/// The neighbours of one vertex: one slice, or (rarely) a range straddling slices of an `EmVec`.
+#[derive(Clone, Copy, Debug)]
+pub enum Nbrs<'a> {
+    /// All in one slice.
+    One(&'a [u32]),
+    /// `lo..hi` of the targets, across a slice boundary.
+    Split(&'a Pieces<'a, u32>, u64, u64),
+}
+
+impl Nbrs<'_> {
+    /// How many neighbour entries.
+    #[inline]
+    pub fn len(&self) -> u64 {
+        match self {
+            Nbrs::One(s) => s.len() as u64,
+            Nbrs::Split(_, lo, hi) => hi - lo,
+        }
+    }
+
+    /// Calls `f` on the neighbours in order until it returns true; returns whether it did.
+    #[inline]
+    pub fn any(&self, mut f: impl FnMut(u32) -> bool) -> bool {
+        match self {
+            Nbrs::One(s) => s.iter().any(|&w| f(w)),
+            Nbrs::Split(p, lo, hi) => p.visit(*lo, *hi, |s| s.iter().any(|&w| f(w))),
+        }
+    }
+
+    /// Calls `f` on every neighbour, in order.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(u32)) {
+        self.any(|w| {
+            f(w);
+            false
+        });
+    }
 }
 
 /// The CSR in plain vectors.
@@ -46,15 +82,9 @@ impl Graph for MemCsr {
         }
     }
 
-    #[inline]
-    fn find_neighbor(&self, v: u32, mut f: impl FnMut(u32) -> bool) -> bool {
-        let (lo, hi) = (self.offsets[v as usize] as usize, self.offsets[v as usize + 1] as usize);
-        self.targets[lo..hi].iter().any(|&w| f(w))
-    }
-
-    fn scan(&self, mut f: impl FnMut(u32, &[u32])) {
+    fn sweep(&self, mut f: impl FnMut(u32, Nbrs<'_>)) {
         for (v, w) in self.offsets.windows(2).enumerate() {
-            f(v as u32, &self.targets[w[0] as usize..w[1] as usize]);
+            f(v as u32, Nbrs::One(&self.targets[w[0] as usize..w[1] as usize]));
         }
     }
 }
@@ -67,6 +97,8 @@ impl Graph for MemCsr {
 pub struct Pieces<'a, T> {
     pub(crate) slices: Vec<&'a [T]>,
     starts: Vec<u64>,
+    /// Each slice beside its first index: one cache line per lookup.
+    pub(crate) parts: Vec<(&'a [T], u64)>,
     how: Locate,
     len: u64,
 }
@@ -90,7 +122,8 @@ impl<'a, T: Copy> Pieces<'a, T> {
             len += s.len() as u64;
         }
         let how = Self::plan(&slices, &starts, len);
-        Pieces { slices, starts, how, len }
+        let parts = slices.iter().copied().zip(starts.iter().copied()).collect();
+        Pieces { slices, starts, parts, how, len }
     }
 
     fn plan(slices: &[&[T]], starts: &[u64], len: u64) -> Locate {
@@ -140,7 +173,8 @@ impl<'a, T: Copy> Pieces<'a, T> {
             Locate::Table(g, t) => t[(i >> g) as usize] as usize,
             Locate::Search => self.starts.partition_point(|&s| s <= i) - 1,
         };
-        (self.slices[c], (i - self.starts[c]) as usize)
+        let (s, start) = self.parts[c];
+        (s, (i - start) as usize)
     }
 
     /// Element `i` (panics past the end, like slice indexing).
@@ -223,33 +257,33 @@ impl Graph for DiskCsr<'_> {
     }
 
     #[inline]
-    fn find_neighbor(&self, v: u32, mut f: impl FnMut(u32) -> bool) -> bool {
-        let (lo, hi) = self.offsets.pair(v as u64);
-        self.targets.visit(lo, hi, |s| s.iter().any(|&w| f(w)))
-    }
-
-    fn scan(&self, mut f: impl FnMut(u32, &[u32])) {
-        let slices = &self.targets.slices;
-        let (mut c, mut k) = (0usize, 0usize);
+    fn sweep(&self, mut f: impl FnMut(u32, Nbrs<'_>)) {
+        let parts = &self.targets.parts;
+        // The targets slice under the cursor: parts[c], covering start..end.
+        let mut c = 0usize;
+        let (mut s, mut start): (&[u32], u64) = parts.first().copied().unwrap_or((&[], 0));
+        let mut end = start + s.len() as u64;
         let mut prev = None;
         let mut v = 0u32;
         for piece in &self.offsets.slices {
-            for &o in *piece {
-                if let Some(p) = prev {
-                    let mut left = (o - p) as usize;
-                    while left > 0 {
-                        let s = slices[c];
-                        let take = left.min(s.len() - k);
-                        f(v, &s[k..k + take]);
-                        k += take;
-                        left -= take;
-                        if k == s.len() {
-                            (c, k) = (c + 1, 0);
-                        }
+            for &hi in *piece {
+                if let Some(lo) = prev {
+                    while end <= lo && c + 1 < parts.len() {
+                        c += 1;
+                        (s, start) = parts[c];
+                        end = start + s.len() as u64;
                     }
+                    // One call site, so that the kernel's closure is inlined here.
+                    // After the loop above, start <= lo <= end (lo == end only for empty lists at the end).
+                    let neighbours = if hi <= end {
+                        Nbrs::One(&s[(lo - start) as usize..(hi - start) as usize])
+                    } else {
+                        Nbrs::Split(&self.targets, lo, hi)
+                    };
+                    f(v, neighbours);
                     v += 1;
                 }
-                prev = Some(o);
+                prev = Some(hi);
             }
         }
     }
@@ -335,10 +369,17 @@ pub mod tests {
             assert_eq!(a, b);
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        d.scan(|v, s| a.extend(s.iter().map(|&w| (v, w))));
-        g.scan(|v, s| b.extend(s.iter().map(|&w| (v, w))));
+        d.sweep(|v, s| s.for_each(|w| a.push((v, w))));
+        g.sweep(|v, s| s.for_each(|w| b.push((v, w))));
         assert_eq!(a, b);
-        assert!(d.find_neighbor(0, |w| w == 2));
-        assert!(!d.find_neighbor(3, |_| true));
+        let mut count = 0;
+        d.sweep(|v, s| {
+            assert_eq!(s.len(), g.degree(v));
+            count += 1;
+        });
+        assert_eq!(count, 6);
+        let mut around_3 = 0;
+        d.for_each_neighbor(3, |_| around_3 += 1);
+        assert_eq!(around_3, 0);
     }
 }

@@ -34,10 +34,10 @@ use std::time::{Duration, Instant};
 
 use crate::args::{Args, USAGE};
 use crate::bfs::{Work, bfs, component_edges};
-use crate::csr::{Graph, MemCsr};
+use crate::csr::{DiskCsr, Graph, MemCsr};
 use crate::db::EmDict;
 use crate::kronecker::SplitMix64;
-use crate::pagerank::pagerank;
+use crate::pagerank::PageRank;
 use crate::progress::bar;
 use crate::report::{BfsRuns, Run, Search};
 use crate::store::{BoxError, PARTS, Store};
@@ -54,9 +54,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(note) = db::STAND_IN {
-        println!("{note}");
-    }
     match main_job(&args) {
         Ok(run) => {
             print!("{}", run.text());
@@ -163,7 +160,12 @@ fn walk(args: &Args, dir: &Path, run: &mut Run) -> Result<(), BoxError> {
     let roots = pick_roots(&store.degrees, n, args.roots, args.seed)?;
     let (runs, hashes) = search_all(&g, &roots, Some((&store, args.validate, &mut *run)))?;
     run.bfs_emds = runs;
-    let emds_ranks = pagerank(&g, args.pr_iters, |_, d| run.pr_emds.push(d));
+    let mut pr = PageRank::new(&g);
+    for _ in 0..args.pr_iters {
+        run.pr_emds.push(pr.step(&g));
+    }
+    let emds_ranks = pr.ranks().to_vec();
+    drop(pr);
     run.pr_sum = emds_ranks.iter().sum();
     println!(
         "PageRank over emds: {} iterations in {:.3} s",
@@ -185,22 +187,7 @@ fn walk(args: &Args, dir: &Path, run: &mut Run) -> Result<(), BoxError> {
             targets: store.targets.chunks().flatten().copied().collect(),
         };
         run.mem_load = Some(t.elapsed());
-        let (runs, mem_hashes) = search_all(&mem, &roots, None)?;
-        if mem_hashes != hashes {
-            return Err("BFS over Vec found other trees than over emds".into());
-        }
-        run.bfs_mem = Some(runs);
-        let mut pr = Vec::new();
-        let mem_ranks = pagerank(&mem, args.pr_iters, |_, d| pr.push(d));
-        if mem_ranks != emds_ranks {
-            return Err("PageRank over Vec differs from PageRank over emds".into());
-        }
-        println!(
-            "PageRank in memory: {} iterations in {:.3} s",
-            args.pr_iters,
-            pr.iter().sum::<Duration>().as_secs_f64()
-        );
-        run.pr_mem = Some(pr);
+        compare(&g, &mem, &roots, &hashes, &emds_ranks, args.pr_iters, run)?;
         run.mem_peak_rss = sys::peak_rss();
     }
     drop(emds_ranks);
@@ -213,6 +200,75 @@ fn walk(args: &Args, dir: &Path, run: &mut Run) -> Result<(), BoxError> {
         run.queries = Some(q);
     }
     Ok(())
+}
+
+/// The same kernels over emds and over `Vec`s, run in alternation (root by root, iteration by
+/// iteration, the order flipped each time) so that a shared machine's changing load falls on both
+/// alike; the ratios come from these runs. Checks that both give the trees and ranks of phase 1.
+fn compare(
+    g: &DiskCsr<'_>,
+    mem: &MemCsr,
+    roots: &[u32],
+    hashes: &[u64],
+    ranks: &[f64],
+    iters: usize,
+    run: &mut Run,
+) -> Result<(), BoxError> {
+    let pb = bar(roots.len() as u64, "BFS paired");
+    let mut parent = vec![0u32; g.vertices()];
+    let (mut we, mut wm) = (Work::default(), Work::default());
+    let (mut emds, mut vecs) = (BfsRuns::default(), BfsRuns::default());
+    for (i, &root) in roots.iter().enumerate() {
+        for side in [i % 2, 1 - i % 2] {
+            let t = Instant::now();
+            let reached =
+                if side == 0 { bfs(g, root, &mut parent, &mut we) } else { bfs(mem, root, &mut parent, &mut wm) };
+            let time = t.elapsed();
+            if xxhash_rust::xxh3::xxh3_64(bytemuck::cast_slice(&parent)) != hashes[i] {
+                return Err(format!("BFS from {root}: another tree than in the first pass").into());
+            }
+            let edges = emds_edges(run, i);
+            let out = if side == 0 { &mut emds } else { &mut vecs };
+            out.runs.push(Search { root, time, edges, reached });
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    println!(
+        "BFS paired: emds TEPS {:.3e}, Vec TEPS {:.3e}: emds/Vec time {:.2}x",
+        emds.teps_hmean(),
+        vecs.teps_hmean(),
+        vecs.teps_hmean() / emds.teps_hmean()
+    );
+    run.bfs_emds_paired = Some(emds);
+    run.bfs_mem = Some(vecs);
+
+    let (mut pe, mut pm) = (PageRank::new(g), PageRank::new(mem));
+    let (mut te, mut tm) = (Vec::new(), Vec::new());
+    for it in 0..iters {
+        if it % 2 == 0 {
+            te.push(pe.step(g));
+            tm.push(pm.step(mem));
+        } else {
+            tm.push(pm.step(mem));
+            te.push(pe.step(g));
+        }
+    }
+    if pe.ranks() != ranks || pm.ranks() != ranks {
+        return Err("PageRank over Vec or a second run over emds gave other ranks".into());
+    }
+    println!(
+        "PageRank paired: emds {:.3} s, Vec {:.3} s for {iters} iterations",
+        te.iter().sum::<Duration>().as_secs_f64(),
+        tm.iter().sum::<Duration>().as_secs_f64()
+    );
+    run.pr_emds_paired = Some(te);
+    run.pr_mem = Some(tm);
+    Ok(())
+}
+
+fn emds_edges(run: &Run, i: usize) -> u64 {
+    run.bfs_emds.runs[i].edges
 }
 
 /// BFS from every root, timed; with `check`, validates the first trees against the edge list.

@@ -85,9 +85,13 @@ pub struct Run {
     pub walk_peak_rss: u64,
     /// See `walk_peak_rss`.
     pub walk_anon_rss: u64,
+    /// BFS over emds, run alternately with `bfs_mem`.
+    pub bfs_emds_paired: Option<BfsRuns>,
+    /// PageRank over emds, iterations alternating with `pr_mem`.
+    pub pr_emds_paired: Option<Vec<Duration>>,
     /// Copying the CSR into `Vec`s.
     pub mem_load: Option<Duration>,
-    /// BFS over `Vec`s.
+    /// BFS over `Vec`s (alternating with `bfs_emds_paired`).
     pub bfs_mem: Option<BfsRuns>,
     /// PageRank over `Vec`s.
     pub pr_mem: Option<Vec<Duration>>,
@@ -119,14 +123,15 @@ fn si(x: f64) -> String {
 }
 
 impl Run {
-    /// emds time over in-memory time for BFS (TEPS in memory over TEPS from emds).
+    /// emds time over in-memory time for BFS (TEPS in memory over TEPS from emds), from the
+    /// alternating runs.
     pub fn bfs_ratio(&self) -> Option<f64> {
-        Some(self.bfs_mem.as_ref()?.teps_hmean() / self.bfs_emds.teps_hmean())
+        Some(self.bfs_mem.as_ref()?.teps_hmean() / self.bfs_emds_paired.as_ref()?.teps_hmean())
     }
 
-    /// emds time over in-memory time for a PageRank iteration (means).
+    /// emds time over in-memory time for a PageRank iteration (means of the alternating runs).
     pub fn pr_ratio(&self) -> Option<f64> {
-        Some(per_iter(&self.pr_emds).0 / per_iter(self.pr_mem.as_ref()?).0)
+        Some(per_iter(self.pr_emds_paired.as_ref()?).0 / per_iter(self.pr_mem.as_ref()?).0)
     }
 
     fn disk_total(&self) -> u64 {
@@ -156,11 +161,12 @@ impl Run {
             let (wall, cpu) = (b.wall().as_secs_f64(), b.cpu().as_secs_f64());
             let _ = writeln!(
                 s,
-                "build      {wall:.2} s wall, {cpu:.2} s CPU ({:.0}% of one core), {:.1} M edges/s, {} scatter pass(es), peak RSS {:.0} MiB",
+                "build      {wall:.2} s wall, {cpu:.2} s CPU ({:.0}% of one core), {:.1} M edges/s, {} scatter pass(es), peak RSS {:.0} MiB (anonymous {:.0} MiB)",
                 100.0 * cpu / wall,
                 m.edges as f64 / wall / 1e6,
                 b.scatter_passes,
-                b.peak_rss as f64 / MIB
+                b.peak_rss as f64 / MIB,
+                b.anon_rss as f64 / MIB
             );
             let rate = self.disk_total() as f64 / wall;
             let verdict = self.build_bound().unwrap_or("?");
@@ -195,12 +201,12 @@ impl Run {
             si(e.teps_hmean()),
             e.median_time()
         );
-        if let Some(mem) = &self.bfs_mem {
+        if let (Some(mem), Some(pe)) = (&self.bfs_mem, &self.bfs_emds_paired) {
             let _ = writeln!(
                 s,
-                "           in-memory TEPS {}, median {:.4} s: emds/in-memory time {:.2}x",
+                "           alternating with in-memory: emds TEPS {}, in-memory TEPS {}: emds/in-memory time {:.2}x",
+                si(pe.teps_hmean()),
                 si(mem.teps_hmean()),
-                mem.median_time(),
                 self.bfs_ratio().unwrap_or(0.0)
             );
         }
@@ -211,11 +217,12 @@ impl Run {
             self.pr_emds.len(),
             si(m.targets as f64 / mean)
         );
-        if let Some(pr) = &self.pr_mem {
-            let (mmean, mmed) = per_iter(pr);
+        if let (Some(pr), Some(pe)) = (&self.pr_mem, &self.pr_emds_paired) {
             let _ = writeln!(
                 s,
-                "           in-memory {mmean:.4} s/iteration (median {mmed:.4}): emds/in-memory {:.2}x",
+                "           alternating with in-memory: emds {:.4} s/iteration, in-memory {:.4}: emds/in-memory {:.2}x",
+                per_iter(pe).0,
+                per_iter(pr).0,
                 self.pr_ratio().unwrap_or(0.0)
             );
         }
@@ -295,6 +302,7 @@ impl Run {
             bo.n("io_written_bytes", b.io_written as f64);
             bo.n("scatter_passes", b.scatter_passes as f64);
             bo.n("peak_rss_bytes", b.peak_rss as f64);
+            bo.n("anon_rss_bytes", b.anon_rss as f64);
             if let Some(bw) = self.disk_write_bw {
                 bo.n("disk_write_bw_bytes_per_s", bw);
             }
@@ -337,8 +345,14 @@ impl Run {
         if let Some(mem) = &self.bfs_mem {
             o.raw("bfs_mem", bfs(mem));
         }
+        if let Some(pe) = &self.bfs_emds_paired {
+            o.raw("bfs_emds_paired", bfs(pe));
+        }
         if let Some(p) = &self.pr_mem {
             o.raw("pagerank_mem", pr(p));
+        }
+        if let Some(p) = &self.pr_emds_paired {
+            o.raw("pagerank_emds_paired", pr(p));
         }
         if let Some(load) = self.mem_load {
             o.n("mem_load_s", load.as_secs_f64());

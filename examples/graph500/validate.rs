@@ -24,6 +24,8 @@ pub fn validate<'a>(
         return Err(format!("rule 1: the root {root} is not its own parent"));
     }
     levels(parent, root, level)?;
+    // Level and parent side by side: one cache miss per endpoint in the edge scan below.
+    let lp: Vec<[u32; 2]> = level.iter().zip(parent).map(|(&l, &p)| [l, p]).collect();
     let mut tree_edge_seen = vec![0u64; n.div_ceil(64)];
     let mut inside = 0u64;
     for chunk in edges {
@@ -31,7 +33,7 @@ pub fn validate<'a>(
             if u as usize >= n || v as usize >= n {
                 return Err(format!("edge ({u}, {v}) names a vertex outside 0..{n}"));
             }
-            let (lu, lv) = (level[u as usize], level[v as usize]);
+            let ([lu, pu], [lv, pv]) = (lp[u as usize], lp[v as usize]);
             match (lu != NONE, lv != NONE) {
                 (false, false) => continue,
                 (true, true) => {}
@@ -43,10 +45,10 @@ pub fn validate<'a>(
             if u != v {
                 inside += 1;
             }
-            if parent[v as usize] == u {
+            if pv == u {
                 tree_edge_seen[(v >> 6) as usize] |= 1 << (v & 63);
             }
-            if parent[u as usize] == v {
+            if pu == v {
                 tree_edge_seen[(u >> 6) as usize] |= 1 << (u & 63);
             }
         }
