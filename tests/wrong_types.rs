@@ -214,3 +214,22 @@ fn a_store_opened_as_another_structure_is_wrong_kind() {
     assert_eq!(EmList::<u64>::open(&l).unwrap().get(0).unwrap(), Some(1));
     assert_eq!(EmVec::<u64>::open(&v).unwrap().len(), 1);
 }
+
+/// Regression: EmList reported an element with bytes left over after decoding
+/// as `Error::Corrupted` (a damaged file) instead of `Error::Decode` naming the
+/// element, unlike EmDict; a store written with another type is not damaged.
+#[test]
+fn emlist_leftover_bytes_are_a_decode_error_not_corruption() {
+    let dir = TempDir::new("wrong-list-leftover");
+    let mut l: EmList<(u32, u32)> = EmList::open(dir.path()).unwrap();
+    l.push((1, 2)).unwrap();
+    l.close().unwrap();
+    let wrong: EmList<u32> = EmList::open_read_only(dir.path()).unwrap();
+    match wrong.get(0) {
+        Err(Error::Decode { what, .. }) => assert!(what.contains("element 0"), "{what}"),
+        other => panic!("expected Decode naming element 0, got {other:?}"),
+    }
+    drop(wrong);
+    let l: EmList<(u32, u32)> = EmList::open(dir.path()).unwrap();
+    assert_eq!(l.get(0).unwrap(), Some((1, 2)));
+}
