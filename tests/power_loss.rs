@@ -182,3 +182,29 @@ fn power_loss_list() {
 fn power_loss_vec() {
     power_loss::<Vector>(common::count("EMDS_IMAGES", 100));
 }
+
+/// Regression: `EmList::set` that rewrote the last group shorter lowered the
+/// data's length without dropping the shadows of the blocks past its new end,
+/// and the flush recorded them. A crash right after that flush left a store
+/// that refused to open ("shadow of block 2 ... is invalid"): flushed data lost.
+#[test]
+fn emlist_shorter_set_at_the_end_leaves_no_shadow_past_the_data() {
+    let base = TempDir::new("shadow-past-end");
+    let dir = base.join("store");
+    let mut l: emds::EmList<Vec<u8>> = emds::EmList::open(&dir).unwrap();
+    for i in 0..3u8 {
+        l.push(vec![i; 3000]).unwrap();
+    }
+    l.flush().unwrap();
+    l.set(2, vec![9; 3000]).unwrap(); // a shadow of the committed block 2
+    l.set(2, vec![5; 10]).unwrap(); // the data now ends in block 1
+    l.check().unwrap();
+    l.flush().unwrap();
+    // The files as a kill -9 right after the flush leaves them.
+    common::copy_dir(&dir, &base.join("crashed"));
+    let again: emds::EmList<Vec<u8>> = emds::EmList::open(base.join("crashed")).unwrap();
+    assert_eq!(again.get(2).unwrap(), Some(vec![5; 10]));
+    assert_eq!(again.get(1).unwrap(), Some(vec![1; 3000]));
+    again.check().unwrap();
+    drop(l);
+}

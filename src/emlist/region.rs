@@ -359,6 +359,25 @@ impl Region {
         Ok(())
     }
 
+    /// Frees the shadows of blocks that hold no unit below the length, as left
+    /// by lowering the length with [`set_len`](Self::set_len) and appending
+    /// less than was there.
+    pub(crate) fn drop_shadows_past_len(&mut self, store: &mut Store) -> Result<()> {
+        if self.unit == 0 {
+            return Ok(());
+        }
+        let first_gone = self.len.div_ceil(self.block_units);
+        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
+        for (b, s) in gone {
+            self.overlay.remove(&b);
+            if self.tail.is_some_and(|(tb, _)| tb == b) {
+                self.tail = None;
+            }
+            store.free_pages(s, self.block_bytes / PAGE)?;
+        }
+        Ok(())
+    }
+
     /// Sets the length to `n <= capacity` without freeing or writing anything:
     /// to cut a failed multi-step operation back (the units past `n` become
     /// unreached garbage), or to restore a length whose units are unchanged.
