@@ -307,3 +307,37 @@ fn an_element_that_does_not_decode_is_named_and_kept() {
     s.close().unwrap();
     std::fs::remove_dir_all(&path).unwrap();
 }
+
+/// Regression (seed 0x18ecd107fd292ee5 of `byte_vectors_up_to_a_megabyte_against_a_vec`):
+/// rewriting the last group at the end of the data with a shorter element
+/// left shadows of blocks past the new data length, the commit recorded them,
+/// and the table no longer opened ("shadow of block 1 ... is invalid").
+#[test]
+fn a_shortened_rewrite_leaves_no_shadow_past_the_length() {
+    let path = dir("emlist-shadow-past-len");
+    let mut l: EmList<Vec<u8>> = EmList::open_with(&path, OpenOptions::new().truncate(true)).unwrap();
+    l.push(vec![1; 10]).unwrap();
+    l.push(vec![2; 20_000]).unwrap(); // the data spans blocks 0..=4
+    l.flush().unwrap();
+    l.set(1, vec![3; 30_000]).unwrap(); // rewritten in place over committed blocks: shadows
+    l.set(1, vec![4; 5]).unwrap(); // the data shrinks below them
+    l.check().unwrap();
+    l.flush().unwrap();
+    // What a crash now would leave is the flushed state, and it opens.
+    let copy = snapshot(&path, 0);
+    let c: EmList<Vec<u8>> = EmList::open_read_only(&copy).unwrap();
+    assert_eq!(c.get(1).unwrap(), Some(vec![4; 5]));
+    c.check().unwrap();
+    drop(c);
+    std::fs::remove_dir_all(&copy).unwrap();
+    l.push(vec![5; 9000]).unwrap();
+    l.close().unwrap();
+    let l: EmList<Vec<u8>> = EmList::open_read_only(&path).unwrap();
+    assert_eq!(l.len(), 3);
+    assert_eq!(l.get(0).unwrap(), Some(vec![1; 10]));
+    assert_eq!(l.get(1).unwrap(), Some(vec![4; 5]));
+    assert_eq!(l.get(2).unwrap(), Some(vec![5; 9000]));
+    l.check().unwrap();
+    drop(l);
+    std::fs::remove_dir_all(&path).unwrap();
+}

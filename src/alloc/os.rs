@@ -74,6 +74,7 @@ impl Mapping {
     }
 
     /// Tells the kernel how the mapping will be read.
+    #[allow(dead_code, reason = "kept for structures that scan in address order")]
     pub(crate) fn advise(&self, advice: Advice) {
         // Advice is a hint; a kernel that refuses it changes nothing we rely on.
         let _ = match self {

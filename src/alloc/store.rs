@@ -707,6 +707,7 @@ impl Store {
 
     /// Advises the kernel that the store will be read sequentially (or, with
     /// `false`, at random).
+    #[allow(dead_code, reason = "kept for structures that scan in address order")]
     pub(crate) fn advise_sequential(&self, sequential: bool) {
         let advice = if sequential { Advice::Sequential } else { Advice::Random };
         for s in &self.segs {

@@ -8,7 +8,10 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use crate::alloc::{CheckReport, ROOT_SIZE, Store};
 use crate::error::{Error, Result};
 
-use super::bucket::{Bucket, BucketMut, FLAG_OVERFLOW, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, varint_len};
+use super::bucket::{
+    Bucket, BucketMut, FLAG_FIXED, FLAG_OVERFLOW, HEADER, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, slot_width,
+    varint_len,
+};
 use super::directory::{Directory, MAX_DEPTH, Root};
 
 /// Where an entry is: the page (its position in its chain and address), its
@@ -22,6 +25,72 @@ pub(crate) struct Loc {
     pub len: usize,
     /// The out-of-line object (address, length) if the entry has one.
     pub object: Option<(u64, usize)>,
+    /// An inline entry's value: its offset in the page and length.
+    pub value: Option<(usize, usize)>,
+}
+
+/// The sizes of an entry: key and value lengths, and whether it is stored inline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Size {
+    pub klen: usize,
+    pub vlen: usize,
+    pub inline: bool,
+}
+
+impl Size {
+    #[inline]
+    fn new(klen: usize, vlen: usize) -> Size {
+        Size { klen, vlen, inline: varint_len(klen as u64) + klen + vlen <= MAX_INLINE }
+    }
+
+    fn of(s: &Stored<'_>) -> Size {
+        match *s {
+            Stored::Inline { key, value } => Size::new(key.len(), value.len()),
+            Stored::OutOfLine { klen, vlen, .. } => Size { klen: klen as usize, vlen: vlen as usize, inline: false },
+        }
+    }
+
+    /// Its data length in a variable-width page.
+    #[inline]
+    fn len(&self) -> usize {
+        if self.inline { varint_len(self.klen as u64) + self.klen + self.vlen } else { REF_LEN }
+    }
+}
+
+/// An entry read from a copied page, for rewriting.
+struct Ent<'c> {
+    tag: u8,
+    hash: u64,
+    /// The key, if inline (to tell the new key apart without reading objects).
+    key: Option<&'c [u8]>,
+    stored: Stored<'c>,
+    size: Size,
+}
+
+/// The slot width for a page holding entries of `sizes`, or `None` for
+/// variable width: fixed width when every entry can have a slot and slots
+/// cost at most 15% more space than variable-width entries (fixed-width
+/// lookups read no lengths, so they are faster).
+fn choose_width(sizes: impl Iterator<Item = Size>) -> Option<usize> {
+    let (mut n, mut widest, mut variable) = (0, 0, 0);
+    for s in sizes {
+        if !s.inline {
+            return None;
+        }
+        widest = widest.max(slot_width(s.klen, s.vlen)?);
+        variable += footprint(s.len());
+        n += 1;
+    }
+    (n > 0 && n * (1 + widest) * 20 <= variable * 23).then_some(widest)
+}
+
+/// Whether entries of `sizes` fit one page in format `width`.
+fn fits(width: Option<usize>, sizes: impl Iterator<Item = Size>) -> bool {
+    let bytes: usize = match width {
+        Some(w) => sizes.map(|_| 1 + w).sum(),
+        None => sizes.map(|s| footprint(s.len())).sum(),
+    };
+    HEADER + bytes <= PAGE
 }
 
 /// An entry found by key: where it is and its stored form.
@@ -49,6 +118,12 @@ pub(crate) struct RawDict {
     pub hash_mask: u64,
 }
 
+/// Slice equality, without a `memcmp` call for short keys.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && if a.len() <= 16 { a.iter().zip(b).all(|(x, y)| x == y) } else { a == b }
+}
+
 #[cold]
 #[inline(never)]
 fn corrupt_bucket(store: &Store, addr: u64, what: String) -> Error {
@@ -63,7 +138,6 @@ impl RawDict {
             None => Directory::default(),
         };
         let r = root.unwrap_or_default();
-        store.advise_sequential(false);
         Ok(RawDict {
             seed: store.hash_seed(),
             store,
@@ -147,7 +221,7 @@ impl RawDict {
                     Err(w) => return Some(Err(corrupt_bucket(&self.store, addr, w))),
                 };
                 let same = match stored {
-                    Stored::Inline { key: k, .. } => k == key,
+                    Stored::Inline { key: k, .. } => same_bytes(k, key),
                     Stored::OutOfLine { addr: a, klen, .. } => {
                         klen == key.len() as u64
                             && match self.object(a, 0, klen) {
@@ -156,11 +230,14 @@ impl RawDict {
                             }
                     }
                 };
-                let object = match stored {
-                    Stored::OutOfLine { addr: a, klen, vlen } => Some((a, klen.saturating_add(vlen) as usize)),
-                    Stored::Inline { .. } => None,
+                if !same {
+                    return None;
+                }
+                let (object, value) = match stored {
+                    Stored::OutOfLine { addr: a, klen, vlen } => (Some((a, klen.saturating_add(vlen) as usize)), None),
+                    Stored::Inline { value: v, .. } => (None, Some((v.as_ptr() as usize - b.page_ptr(), v.len()))),
                 };
-                same.then_some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object }, stored }))
+                Some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object, value }, stored }))
             });
             if let Some(r) = hit {
                 return r.map(Some);
@@ -252,29 +329,28 @@ impl RawDict {
         if self.dir.entries.is_empty() {
             self.first_bucket()?;
         }
-        let inline = varint_len(key.len() as u64) + key.len() + value.len();
-        let len = if inline <= MAX_INLINE { inline } else { REF_LEN };
+        let size = Size::new(key.len(), value.len());
         loop {
             let idx = self.index(h);
             let head = self.make_writable(idx)?;
             let mut addr = head;
             loop {
                 let b = self.bucket(addr)?;
-                if b.free() >= footprint(len) {
-                    return self.write_entry(addr, h, key, value, inline);
+                if b.has_room(size.klen, size.vlen, size.len(), size.inline) {
+                    return self.write_entry(addr, h, key, value, size.inline);
                 }
                 match b.next() {
                     Some(next) => addr = next,
                     None => break,
                 }
             }
-            self.grow(h, key, len)?;
+            self.grow(h, key, size)?;
         }
     }
 
     #[inline]
-    fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: usize) -> Result<()> {
-        if inline <= MAX_INLINE {
+    fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: bool) -> Result<()> {
+        if inline {
             BucketMut::new(self.store.write(page, PAGE)?).append_inline(h as u8, key, value);
         } else {
             let total = key.len() + value.len();
@@ -282,8 +358,7 @@ impl RawDict {
             let out = self.store.write(obj, total)?;
             out[..key.len()].copy_from_slice(key);
             out[key.len()..].copy_from_slice(value);
-            let b = BucketMut::new(self.store.write(page, PAGE)?);
-            let mut b = b;
+            let mut b = BucketMut::new(self.store.write(page, PAGE)?);
             b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
             self.objects += 1;
         }
@@ -294,15 +369,15 @@ impl RawDict {
     #[cold]
     #[inline(never)]
     fn first_bucket(&mut self) -> Result<()> {
-        let addr = self.new_page(0, 0)?;
+        let addr = self.new_page(0, 0, None)?;
         self.dir.init(addr);
         Ok(())
     }
 
     /// A fresh, empty bucket page.
-    fn new_page(&mut self, depth: u32, flags: u8) -> Result<u64> {
+    fn new_page(&mut self, depth: u32, flags: u8, width: Option<usize>) -> Result<u64> {
         let addr = self.store.alloc_pages(1)?;
-        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags);
+        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags, width);
         self.touched.insert(addr);
         self.bucket_pages += 1;
         Ok(addr)
@@ -315,78 +390,103 @@ impl RawDict {
         Ok(())
     }
 
-    /// Makes room for an entry of hash `h` whose bucket is full: splits the
-    /// bucket, doubling the directory if needed, or, when splitting cannot
-    /// separate the keys or the directory may not grow, chains an overflow page.
+    /// Makes room for a new entry (hash `h`, its key, and `size`) whose
+    /// bucket has none: rewrites a one-page bucket in another format if that
+    /// makes it fit; else splits the bucket, doubling the directory if needed;
+    /// else, when splitting cannot separate the keys or the directory may not
+    /// grow, chains an overflow page.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, h: u64, key: &[u8], _len: usize) -> Result<()> {
+    fn grow(&mut self, h: u64, key: &[u8], size: Size) -> Result<()> {
         let idx = self.index(h);
         let (head, depth, _, _) = self.span(idx)?;
         let pages = self.chain(head)?;
-        // Splitting helps only if some entry's hash differs from h below bit `depth`.
-        let mut differs = false;
-        'outer: for &p in &pages {
-            let b = self.bucket(p)?;
-            let mut end = PAGE;
-            for i in 0..b.len() {
-                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                end = start;
-                let k = self.key_of(&s)?;
-                if k != key && self.hash(k) != h {
-                    differs = true;
-                    break 'outer;
-                }
+        let copies = self.copy_pages(&pages)?;
+        let ents = self.entries_of(&copies, &pages)?;
+        if pages.len() == 1 {
+            let sizes = ents.iter().map(|e| e.size).chain([size]);
+            let width = choose_width(sizes.clone());
+            if fits(width, sizes) {
+                self.write_page(head, depth, width, &ents)?;
+                return Ok(());
             }
         }
+        // Splitting helps only if some entry's hash differs from h.
+        let differs = ents.iter().any(|e| e.hash != h && e.key != Some(key));
         let may_double =
             self.dir.depth < MAX_DEPTH && (1u64 << (self.dir.depth + 1)) <= (8 * self.bucket_pages).max(1 << 12);
         if differs && depth < 64 && (depth < self.dir.depth || may_double) {
             if depth == self.dir.depth {
                 self.dir.double();
             }
-            self.split(self.index(h))
+            self.split(self.index(h), h, size, &pages, &ents)
         } else {
             let last = *pages.last().expect("a chain has a head");
-            let page = self.new_page(depth, FLAG_OVERFLOW)?;
+            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
     }
 
-    /// Splits the (writable) bucket at directory index `idx`, whose local depth
-    /// is below the global depth, into two of depth + 1.
-    fn split(&mut self, idx: usize) -> Result<()> {
-        let (head, depth, start, count) = self.span(idx)?;
-        let pages = self.chain(head)?;
-        let copies: Vec<Vec<u8>> =
-            pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect::<Result<_>>()?;
-        let hi_head = self.new_page(depth + 1, 0)?;
-        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0);
-        let mut lo = vec![head];
-        let mut hi = vec![hi_head];
-        let bit = 63 - depth;
-        for (copy, &p) in copies.iter().zip(&pages) {
+    fn copy_pages(&self, pages: &[u64]) -> Result<Vec<Vec<u8>>> {
+        pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect()
+    }
+
+    /// The entries of copied pages, with their hashes.
+    fn entries_of<'c>(&self, copies: &'c [Vec<u8>], pages: &[u64]) -> Result<Vec<Ent<'c>>> {
+        let mut ents = Vec::new();
+        for (copy, &p) in copies.iter().zip(pages) {
             let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
             let mut end = PAGE;
             for i in 0..b.len() {
-                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                let data = &copy[start..end];
+                let (stored, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
                 end = start;
-                let h = self.hash(self.key_of(&s)?);
-                let chain = if (h >> bit) & 1 == 1 { &mut hi } else { &mut lo };
-                let (tag, lb) = (b.tags()[i], b.lens()[i]);
-                Self::push(
-                    &mut self.store,
-                    &mut self.touched,
-                    &mut self.bucket_pages,
-                    chain,
-                    depth + 1,
-                    tag,
-                    lb,
-                    data,
-                )?;
+                let key = match stored {
+                    Stored::Inline { key, .. } => Some(key),
+                    Stored::OutOfLine { .. } => None,
+                };
+                let hash = self.hash(self.key_of(&stored)?);
+                ents.push(Ent { tag: b.tags()[i], hash, key, stored, size: Size::of(&stored) });
             }
+        }
+        Ok(ents)
+    }
+
+    /// Rewrites page `page` (writable, the only page of its bucket) to hold
+    /// `ents` in the format `width`.
+    fn write_page(&mut self, page: u64, depth: u32, width: Option<usize>, ents: &[Ent<'_>]) -> Result<()> {
+        BucketMut::new(self.store.write(page, PAGE)?).init(depth, 0, width);
+        let mut chain = vec![page];
+        for e in ents {
+            self.push(&mut chain, depth, e)?;
+        }
+        Ok(())
+    }
+
+    /// Splits the (writable) bucket at directory index `idx`, whose local
+    /// depth is below the global depth, into two of depth + 1, each in the
+    /// format that suits its entries (and the new entry of hash `h`, if it
+    /// goes there).
+    fn split(&mut self, idx: usize, h: u64, size: Size, pages: &[u64], ents: &[Ent<'_>]) -> Result<()> {
+        let (head, depth, start, count) = self.span(idx)?;
+        let bit = 63 - depth;
+        let high = |hash: u64| (hash >> bit) & 1 == 1;
+        let (hi_ents, lo_ents): (Vec<&Ent<'_>>, Vec<&Ent<'_>>) = ents.iter().partition(|e| high(e.hash));
+        let width_for = |side: &[&Ent<'_>], new_here: bool| {
+            let extra = new_here.then_some(size);
+            choose_width(side.iter().map(|e| e.size).chain(extra))
+        };
+        let lo_width = width_for(&lo_ents, !high(h));
+        let hi_width = width_for(&hi_ents, high(h));
+        let hi_head = self.new_page(depth + 1, 0, hi_width)?;
+        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_width);
+        let mut lo = vec![head];
+        for e in lo_ents {
+            self.push(&mut lo, depth + 1, e)?;
+        }
+        let mut hi = vec![hi_head];
+        for e in hi_ents {
+            self.push(&mut hi, depth + 1, e)?;
         }
         for &p in &pages[1..] {
             self.free_page(p)?;
@@ -397,32 +497,24 @@ impl RawDict {
         Ok(())
     }
 
-    /// Appends raw entry data to the last page of `chain`, chaining a new page when full.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        store: &mut Store,
-        touched: &mut HashSet<u64>,
-        bucket_pages: &mut u64,
-        chain: &mut Vec<u64>,
-        depth: u32,
-        tag: u8,
-        lb: u8,
-        data: &[u8],
-    ) -> Result<()> {
+    /// Appends an entry to the last page of `chain`, chaining a new
+    /// (variable-width) page when it has no room.
+    fn push(&mut self, chain: &mut Vec<u64>, depth: u32, e: &Ent<'_>) -> Result<()> {
         let last = *chain.last().expect("a chain has a head");
-        let free = Bucket::new(store.read(last, PAGE)?).expect("a page this handle wrote").free();
-        let page = if free >= footprint(data.len()) {
+        let b = self.bucket(last)?;
+        let page = if b.has_room(e.size.klen, e.size.vlen, e.size.len(), e.size.inline) {
             last
         } else {
-            let page = store.alloc_pages(1)?;
-            BucketMut::new(store.write(page, PAGE)?).init(depth, FLAG_OVERFLOW);
-            touched.insert(page);
-            *bucket_pages += 1;
-            BucketMut::new(store.write(last, PAGE)?).set_next(Some(page));
+            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
+            BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             chain.push(page);
             page
         };
-        BucketMut::new(store.write(page, PAGE)?).append_raw(tag, lb, data);
+        let mut out = BucketMut::new(self.store.write(page, PAGE)?);
+        match e.stored {
+            Stored::Inline { key, value } => out.append_inline(e.tag, key, value),
+            Stored::OutOfLine { addr, klen, vlen } => out.append_ref(e.tag, addr, klen, vlen),
+        }
         Ok(())
     }
 
@@ -430,12 +522,12 @@ impl RawDict {
     /// same inline length; otherwise removes it and inserts anew.
     pub(crate) fn replace(&mut self, h: u64, loc: Loc, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
-        let inline = varint_len(key.len() as u64) + key.len() + value.len();
-        if loc.object.is_none() && inline == loc.len {
+        if let Some((vstart, vlen)) = loc.value
+            && vlen == value.len()
+        {
             let head = self.make_writable(self.index(h))?;
             let page = self.page_at(head, loc.pos)?;
-            let out = self.store.write(page, PAGE)?;
-            out[loc.end() - value.len()..loc.end()].copy_from_slice(value);
+            self.store.write(page, PAGE)?[vstart..vstart + vlen].copy_from_slice(value);
             return Ok(());
         }
         self.remove(h, loc)?;
@@ -615,8 +707,8 @@ impl RawDict {
                 if !self.touched.contains(&p) && xxh3_64(&self.store.read(p, PAGE)?[8..]) != b.stored_sum() {
                     return Err(bad(p, "checksum mismatch".into()));
                 }
-                let want_flags = if pos == 0 { 0 } else { FLAG_OVERFLOW };
-                if b.depth() != depth || b.flags() != want_flags {
+                let want = if pos == 0 { 0 } else { FLAG_OVERFLOW };
+                if b.depth() != depth || b.flags() & !FLAG_FIXED != want {
                     return Err(bad(p, format!("depth {} flags {} in a chain of depth {depth}", b.depth(), b.flags())));
                 }
                 if b.len() == 0 && pos > 0 {
@@ -659,12 +751,6 @@ impl RawDict {
         }
         objects.extend(self.dir.objects());
         self.store.check(&objects)
-    }
-}
-
-impl Loc {
-    fn end(&self) -> usize {
-        self.start + self.len
     }
 }
 

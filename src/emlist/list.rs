@@ -764,11 +764,6 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             self.data.set_len(d0);
             return Err(e);
         }
-        if at_end {
-            // A shorter group leaves blocks past the new end: their shadows must go
-            // (a committed table never lists a shadow past its region's length).
-            self.data.drop_shadows_past_len(store)?;
-        }
         if new_off != off {
             self.groups.write(store, g, &new_off.to_le_bytes())?;
         }

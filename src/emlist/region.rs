@@ -344,12 +344,7 @@ impl Region {
         if self.unit == 0 {
             return Ok(());
         }
-        let first_gone = n.div_ceil(self.block_units);
-        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
-        for (b, s) in gone {
-            self.overlay.remove(&b);
-            store.free_pages(s, self.block_bytes / PAGE)?;
-        }
+        self.prune(store)?;
         while let Some(&ch) = self.chunks.last().filter(|c| c.start >= n) {
             self.chunks.pop();
             self.cap = ch.start;
@@ -359,20 +354,16 @@ impl Region {
         Ok(())
     }
 
-    /// Frees the shadows of blocks that hold no unit below the length, as left
-    /// by lowering the length with [`set_len`](Self::set_len) and appending
-    /// less than was there.
-    pub(crate) fn drop_shadows_past_len(&mut self, store: &mut Store) -> Result<()> {
-        if self.unit == 0 {
-            return Ok(());
-        }
+    /// Drops and frees the shadows of blocks wholly past the length: they
+    /// hold no unit of the region. A rewrite that lowers the length with
+    /// [`set_len`](Self::set_len) and appends less than before leaves such
+    /// shadows behind; the commit prunes them, since the table records shadows
+    /// of blocks below the length only.
+    pub(crate) fn prune(&mut self, store: &mut Store) -> Result<()> {
         let first_gone = self.len.div_ceil(self.block_units);
-        let gone: Vec<(u64, u64)> = self.overlay.range(first_gone..).map(|(&b, &s)| (b, s)).collect();
-        for (b, s) in gone {
+        while let Some((&b, &s)) = self.overlay.range(first_gone..).next() {
             self.overlay.remove(&b);
-            if self.tail.is_some_and(|(tb, _)| tb == b) {
-                self.tail = None;
-            }
+            self.tail = None;
             store.free_pages(s, self.block_bytes / PAGE)?;
         }
         Ok(())
@@ -480,9 +471,6 @@ impl Region {
         }
         if start != self.cap || (self.unit > 0 && self.len > self.cap) {
             return Err(format!("length {} exceeds capacity {}", self.len, self.cap));
-        }
-        if let Some((&b, _)) = self.overlay.iter().next_back().filter(|(b, _)| **b * self.block_units >= self.len) {
-            return Err(format!("shadow of block {b} lies past the length {}", self.len));
         }
         for k in 0..self.dir.len() as u64 {
             let c = self.chunk_of(k * self.min_chunk);

@@ -108,6 +108,9 @@ impl Seq {
             return Ok(());
         }
         self.store.writable()?;
+        for r in regions.iter_mut() {
+            r.prune(&mut self.store)?;
+        }
         if self.changed {
             let mut out = Vec::with_capacity(HEADER + 64 * regions.len());
             out.extend_from_slice(&self.magic);
