@@ -39,7 +39,7 @@ fn element(i: u64) -> u64 {
 /// element `i` of the list or of the vector.
 enum Filling {
     Dict(EmDict<u64, Vec<u8>>),
-    List(EmList<Vec<u8>>),
+    List(Box<EmList<Vec<u8>>>),
     Vec(EmVec<u64>),
 }
 
@@ -47,7 +47,7 @@ impl Filling {
     fn open(kind: &str, dir: &Path) -> Result<Filling> {
         Ok(match kind {
             "dict" => Filling::Dict(EmDict::open_with(dir, &options())?),
-            "list" => Filling::List(EmList::open_with(dir, &options())?),
+            "list" => Filling::List(Box::new(EmList::open_with(dir, &options())?)),
             _ => Filling::Vec(EmVec::open_with(dir, &options())?),
         })
     }
