@@ -65,3 +65,57 @@ fn hashes_differ_only_in_low_bits() {
 fn hashes_share_their_top_bits() {
     collide("top-bits", 0x0000_ffff_ffff_ffff, 20000);
 }
+
+fn open_faulty(dir: &std::path::Path, mask: u64) -> EmDict<u64, Vec<u8>> {
+    let mut o = OpenOptions::new();
+    o.segment_sizes(64 << 10, 1 << 20).durable(false);
+    let mut d = EmDict::open_with(dir, &o).unwrap();
+    raw_mut(&mut d).hash_mask = mask;
+    d
+}
+
+fn same(d: &EmDict<u64, Vec<u8>>, model: &HashMap<u64, Vec<u8>>, what: &str) {
+    assert_eq!(d.len(), model.len(), "{what}: len");
+    for (k, v) in model {
+        assert_eq!(d.get(k).unwrap().as_ref(), Some(v), "{what}: key {k}");
+    }
+    assert_eq!(d.iter().count(), model.len(), "{what}: iteration");
+    d.check().unwrap_or_else(|e| panic!("{what}: check: {e}"));
+}
+
+/// Regression: a flush that failed (full disk) after rewriting the directory
+/// pages but before writing the new index left the index unmarked; the retry
+/// committed the old index, naming freed directory pages, and a reopen after
+/// those pages were reused failed ("directory page 0: checksum mismatch") or
+/// lost entries.
+#[test]
+fn a_flush_failing_at_the_directory_index_rewrites_it_on_retry() {
+    let dir = temp_dir("index-retry");
+    let mut d = open_faulty(&dir, u64::MAX);
+    let mut model = HashMap::new();
+    for i in 0..2000u64 {
+        d.insert(i, vec![1; 8]).unwrap();
+        model.insert(i, vec![1; 8]);
+    }
+    d.flush().unwrap();
+    for i in 2000..4000u64 {
+        d.insert(i, vec![2; 8]).unwrap();
+        model.insert(i, vec![2; 8]);
+    }
+    // The one directory page is copied (allocation 0), then the index (allocation 1) fails.
+    raw_mut(&mut d).store.fail_alloc_after = Some(1);
+    assert!(matches!(d.flush(), Err(crate::Error::Full { .. })));
+    d.close().unwrap();
+    let mut d = open_faulty(&dir, u64::MAX);
+    same(&d, &model, "reopened after the retry");
+    // Reuse the pages the retry freed, then reopen.
+    for i in 4000..6000u64 {
+        d.insert(i, vec![3; 8]).unwrap();
+        model.insert(i, vec![3; 8]);
+    }
+    d.close().unwrap();
+    let d = open_faulty(&dir, u64::MAX);
+    same(&d, &model, "reopened");
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
