@@ -228,11 +228,20 @@ impl RawDict {
                 new.push(a);
                 continue;
             }
-            let fresh = self.store.alloc_pages(1)?;
-            let bytes = self.store.read(a, PAGE)?.to_vec();
-            self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
-            self.touched.insert(fresh);
-            new.push(fresh);
+            match self.copy_page(a) {
+                Ok(fresh) => new.push(fresh),
+                Err(e) => {
+                    // Nothing links the copies made so far: free them, so that
+                    // a failed copy (a full disk) leaks nothing.
+                    for (&a, &b) in old.iter().zip(&new) {
+                        if a != b {
+                            self.store.free_pages(b, 1)?;
+                            self.touched.remove(&b);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
         for w in new.windows(2) {
             BucketMut::new(self.store.write(w[0], PAGE)?).set_next(Some(w[1]));
@@ -244,6 +253,15 @@ impl RawDict {
         }
         self.dir.set_range(start, count, new[0]);
         Ok(new[0])
+    }
+
+    /// A fresh copy of the bucket page at `a`.
+    fn copy_page(&mut self, a: u64) -> Result<u64> {
+        let fresh = self.store.alloc_pages(1)?;
+        let bytes = self.store.read(a, PAGE)?.to_vec();
+        self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
+        self.touched.insert(fresh);
+        Ok(fresh)
     }
 
     /// Inserts an entry whose key is known to be absent.
@@ -274,20 +292,33 @@ impl RawDict {
 
     #[inline]
     fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: usize) -> Result<()> {
-        if inline <= MAX_INLINE {
-            BucketMut::new(self.store.write(page, PAGE)?).append_inline(h as u8, key, value);
-        } else {
-            let total = key.len() + value.len();
-            let obj = self.store.alloc(total)?;
-            let out = self.store.write(obj, total)?;
-            out[..key.len()].copy_from_slice(key);
-            out[key.len()..].copy_from_slice(value);
-            let b = BucketMut::new(self.store.write(page, PAGE)?);
-            let mut b = b;
-            b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
-            self.objects += 1;
-        }
+        let obj = if inline <= MAX_INLINE { None } else { Some(self.new_object(key, value)?) };
+        self.append_entry(page, h, key, value, obj)?;
         self.len += 1;
+        Ok(())
+    }
+
+    /// Stores an out-of-line object: the key's bytes, then the value's.
+    fn new_object(&mut self, key: &[u8], value: &[u8]) -> Result<u64> {
+        let total = key.len() + value.len();
+        let obj = self.store.alloc(total)?;
+        let out = self.store.write(obj, total)?;
+        out[..key.len()].copy_from_slice(key);
+        out[key.len()..].copy_from_slice(value);
+        Ok(obj)
+    }
+
+    /// Appends an entry to the (writable) `page`, which has room for it:
+    /// inline, or as a record naming `obj` (from [`new_object`](Self::new_object)).
+    fn append_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], obj: Option<u64>) -> Result<()> {
+        let mut b = BucketMut::new(self.store.write(page, PAGE)?);
+        match obj {
+            None => b.append_inline(h as u8, key, value),
+            Some(obj) => {
+                b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
+                self.objects += 1;
+            }
+        }
         Ok(())
     }
 
@@ -365,8 +396,37 @@ impl RawDict {
         BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0);
         let mut lo = vec![head];
         let mut hi = vec![hi_head];
+        if let Err(e) = self.redistribute(&copies, &pages, depth, &mut lo, &mut hi) {
+            // A full disk mid-split: put the head back as it was and free the
+            // new pages, so that no entry is lost and no page leaks. The other
+            // pages of the old chain were only read.
+            self.store.write(head, PAGE)?.copy_from_slice(&copies[0]);
+            for &p in lo[1..].iter().chain(&hi) {
+                self.free_page(p)?;
+            }
+            return Err(e);
+        }
+        for &p in &pages[1..] {
+            self.free_page(p)?;
+        }
+        let half = count / 2;
+        self.dir.set_range(start, half, head);
+        self.dir.set_range(start + half, half, hi_head);
+        Ok(())
+    }
+
+    /// Moves the entries of the chain `pages` (whose bytes are `copies`) of
+    /// local depth `depth` into the chains `lo` and `hi` by their next hash bit.
+    fn redistribute(
+        &mut self,
+        copies: &[Vec<u8>],
+        pages: &[u64],
+        depth: u32,
+        lo: &mut Vec<u64>,
+        hi: &mut Vec<u64>,
+    ) -> Result<()> {
         let bit = 63 - depth;
-        for (copy, &p) in copies.iter().zip(&pages) {
+        for (copy, &p) in copies.iter().zip(pages) {
             let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
             let mut end = PAGE;
             for i in 0..b.len() {
@@ -374,7 +434,7 @@ impl RawDict {
                 let data = &copy[start..end];
                 end = start;
                 let h = self.hash(self.key_of(&s)?);
-                let chain = if (h >> bit) & 1 == 1 { &mut hi } else { &mut lo };
+                let chain = if (h >> bit) & 1 == 1 { &mut *hi } else { &mut *lo };
                 let (tag, lb) = (b.tags()[i], b.lens()[i]);
                 Self::push(
                     &mut self.store,
@@ -388,12 +448,6 @@ impl RawDict {
                 )?;
             }
         }
-        for &p in &pages[1..] {
-            self.free_page(p)?;
-        }
-        let half = count / 2;
-        self.dir.set_range(start, half, head);
-        self.dir.set_range(start + half, half, hi_head);
         Ok(())
     }
 
@@ -438,8 +492,63 @@ impl RawDict {
             out[loc.end() - value.len()..loc.end()].copy_from_slice(value);
             return Ok(());
         }
-        self.remove(h, loc)?;
-        self.put_new(h, key, value)
+        self.replace_moving(h, key, value)
+    }
+
+    /// Replaces the entry of `key` by one of another size. Everything that
+    /// can fail for lack of space (the new out-of-line object, copying the
+    /// chain, growing the bucket) happens before the old entry goes, so a
+    /// failed replace leaves the old entry in place.
+    fn replace_moving(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
+        let inline = varint_len(key.len() as u64) + key.len() + value.len();
+        let len = if inline <= MAX_INLINE { inline } else { REF_LEN };
+        let obj = if inline <= MAX_INLINE { None } else { Some(self.new_object(key, value)?) };
+        let r = self.make_room_for_replace(h, key, len);
+        let (loc, page) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(obj) = obj {
+                    self.store.free(obj, key.len() + value.len())?;
+                }
+                return Err(e);
+            }
+        };
+        BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len);
+        self.append_entry(page, h, key, value, obj)?;
+        if let Some((addr, len)) = loc.object {
+            self.store.free(addr, len)?;
+            self.objects -= 1;
+        }
+        Ok(())
+    }
+
+    /// Makes the chain of `key` (present, of hash `h`) writable and ensures
+    /// that an entry of data length `len` fits once the old entry is removed.
+    /// Returns the old entry's location and the page to append the new one to.
+    fn make_room_for_replace(&mut self, h: u64, key: &[u8], len: usize) -> Result<(Loc, u64)> {
+        loop {
+            let head = self.make_writable(self.index(h))?;
+            let loc = match self.find(h, key)? {
+                Some(f) => f.loc,
+                None => {
+                    return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
+                }
+            };
+            if self.bucket(loc.page)?.free() + footprint(loc.len) >= footprint(len) {
+                return Ok((loc, loc.page));
+            }
+            let mut addr = head;
+            loop {
+                if self.bucket(addr)?.free() >= footprint(len) {
+                    return Ok((loc, addr));
+                }
+                match self.bucket(addr)?.next() {
+                    Some(next) => addr = next,
+                    None => break,
+                }
+            }
+            self.grow(h, key, len)?;
+        }
     }
 
     /// The page at position `pos` of the chain starting at `head`.
@@ -466,7 +575,13 @@ impl RawDict {
         self.len -= 1;
         let b = self.bucket(page)?;
         if b.len() == 0 {
-            self.empty_page(idx, head, page)?;
+            match self.empty_page(idx, head, page) {
+                // Merging needs the buddy writable, which may need a page: on a
+                // full disk the empty bucket stays (a valid state), and the
+                // removal, already done, succeeds.
+                Err(Error::Full { .. } | Error::Io { .. }) => {}
+                r => r?,
+            }
         }
         Ok(())
     }
