@@ -347,14 +347,21 @@ impl Store {
     }
 
     /// Fails unless writes are allowed: the store is read-write and not poisoned.
+    #[inline]
     pub(crate) fn writable(&self) -> Result<()> {
-        if self.read_only {
-            return Err(Error::ReadOnly { path: self.dir.clone() });
-        }
-        if let Some(cause) = &self.poisoned {
-            return Err(Error::Poisoned { path: self.dir.clone(), cause: cause.clone() });
+        if self.read_only || self.poisoned.is_some() {
+            return Err(self.not_writable());
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_writable(&self) -> Error {
+        match &self.poisoned {
+            Some(cause) if !self.read_only => Error::Poisoned { path: self.dir.clone(), cause: cause.clone() },
+            _ => Error::ReadOnly { path: self.dir.clone() },
+        }
     }
 
     /// The `len` bytes at `addr`, or a corruption error if they are not inside the store.
@@ -732,8 +739,33 @@ impl Store {
         Ok(())
     }
 
+    /// Starts writing back the `len` bytes at `addr` (written since the last
+    /// commit, and not to be written again before it) without waiting, so the
+    /// next commit's data sync has less left to do. Only for durable stores;
+    /// a hint: errors are left for the commit's sync to report.
+    pub(crate) fn start_writeback(&self, addr: u64, len: u64) {
+        if !self.opts.durable || self.read_only {
+            return;
+        }
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len <= s.info.backed) {
+            let _ = os::start_writeback(&s.file, off, len);
+        }
+    }
+
+    /// Asks the kernel to map the `len` bytes at `addr` for writing at once,
+    /// before a large copy into them (see [`Mapping::prefault_write`]).
+    pub(crate) fn prefault_write(&self, addr: u64, len: usize) {
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len as u64 <= s.info.backed) {
+            let start = off & !(PAGE - 1);
+            s.map.prefault_write(start as usize, (off + len as u64 - start) as usize);
+        }
+    }
+
     /// Advises the kernel that the store will be read sequentially (or, with
     /// `false`, at random).
+    #[allow(dead_code, reason = "kept for structures that scan in address order")]
     pub(crate) fn advise_sequential(&self, sequential: bool) {
         let advice = if sequential { Advice::Sequential } else { Advice::Random };
         for s in &self.segs {

@@ -5,16 +5,21 @@
 //! ```text
 //! 0      8  sum    xxh3-64 of bytes 8..4096, set at commit
 //! 8      1  depth  local depth
-//! 9      1  flags  bit 0: overflow page of a chain
+//! 9      1  flags  bit 0: overflow page of a chain; bit 1: fixed-width slots
 //! 10     2  n      entries
 //! 12     2  used   bytes of entry data at the end of the page
-//! 14     2  _      0
+//! 14     2  width  fixed-width pages: the slot width; otherwise 0
 //! 16     8  next   address of the next page of the chain | 1, or 0
 //! 24     n  tags   one byte of each entry's hash
-//! 24+n   n  lens   each entry's length in bytes; 0 = an out-of-line record of 24 bytes
+//! 24+n   n  lens   variable-width pages only: each entry's length in bytes;
+//!                  0 = an out-of-line record of 24 bytes
 //! ...       free
 //! 4096-used 4096 entry data: entry 0 ends at 4096, entry i+1 ends where entry i begins
 //! ```
+//!
+//! A variable-width entry is `varint(key_len) key value`; a fixed-width slot
+//! is `key_len:u8 value_len:u8 key value zero-padding`, `width` bytes, so
+//! entry `i` is found without reading any length.
 
 use crate::alloc::PAGE_SIZE;
 
@@ -25,10 +30,15 @@ const DEPTH: usize = 8;
 const FLAGS: usize = 9;
 const N: usize = 10;
 const USED: usize = 12;
+const WIDTH: usize = 14;
 const NEXT: usize = 16;
 
 /// Flag bit: the page is an overflow page of a chain, not a chain's head.
 pub(crate) const FLAG_OVERFLOW: u8 = 1;
+/// Flag bit: the page holds fixed-width slots.
+pub(crate) const FLAG_FIXED: u8 = 2;
+/// The widest fixed-width slot.
+pub(crate) const MAX_WIDTH: usize = 256;
 /// The longest inline entry (its length must fit the one-byte `lens` slot).
 pub(crate) const MAX_INLINE: usize = 255;
 /// The bytes of an out-of-line record: object address, key length, value length.
@@ -40,10 +50,17 @@ pub(crate) fn entry_len(b: u8) -> usize {
     if b == 0 { REF_LEN } else { b as usize }
 }
 
-/// Bytes a new entry of data length `len` takes in a page: tag, length, data.
+/// Bytes a new entry of data length `len` takes in a variable-width page: tag, length, data.
 #[inline]
 pub(crate) fn footprint(len: usize) -> usize {
     2 + len
+}
+
+/// The slot width an entry needs in a fixed-width page, if it can have one.
+#[inline]
+pub(crate) fn slot_width(klen: usize, vlen: usize) -> Option<usize> {
+    let w = 2 + klen + vlen;
+    (klen <= 255 && vlen <= 255 && w <= MAX_WIDTH).then_some(w)
 }
 
 /// Appends the LEB128 varint of `v` to `out` at `at`; returns the bytes written.
@@ -93,6 +110,8 @@ pub(crate) struct Bucket<'a> {
     page: &'a [u8],
     n: usize,
     used: usize,
+    /// Slot width of a fixed-width page; 0 for a variable-width one.
+    width: usize,
 }
 
 #[inline]
@@ -112,14 +131,33 @@ impl<'a> Bucket<'a> {
         debug_assert_eq!(page.len(), PAGE);
         let n = u16_at(page, N);
         let used = u16_at(page, USED);
+        if page[FLAGS] & FLAG_FIXED != 0 {
+            let width = u16_at(page, WIDTH);
+            if !(2..=MAX_WIDTH).contains(&width) || used != n * width || HEADER + n + used > PAGE {
+                return Err(format!("fixed-width bucket header claims {n} slots of {width} bytes in {used}"));
+            }
+            return Ok(Bucket { page, n, used, width });
+        }
         if HEADER + 2 * n + used > PAGE {
             return Err(format!("bucket header claims {n} entries in {used} bytes"));
         }
-        Ok(Bucket { page, n, used })
+        Ok(Bucket { page, n, used, width: 0 })
+    }
+
+    /// The slot width of a fixed-width page, or `None`.
+    #[cfg(test)]
+    pub(crate) fn width(&self) -> Option<usize> {
+        (self.width != 0).then_some(self.width)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.n
+    }
+
+    /// The address of the page's first byte, to turn slices of it into offsets.
+    #[inline]
+    pub(crate) fn page_ptr(&self) -> usize {
+        self.page.as_ptr() as usize
     }
 
     pub(crate) fn depth(&self) -> u32 {
@@ -147,7 +185,29 @@ impl<'a> Bucket<'a> {
     /// Free bytes between the arrays and the entry data.
     #[inline]
     pub(crate) fn free(&self) -> usize {
-        PAGE - HEADER - 2 * self.n - self.used
+        let arrays = if self.width != 0 { self.n } else { 2 * self.n };
+        PAGE - HEADER - arrays - self.used
+    }
+
+    /// Whether an entry with these lengths (and variable-width data length
+    /// `len`) fits once an entry of data length `old_len` is removed.
+    pub(crate) fn has_room_without(&self, old_len: usize, klen: usize, vlen: usize, len: usize, inline: bool) -> bool {
+        if self.width != 0 {
+            // Removing an entry frees a slot.
+            inline && slot_width(klen, vlen).is_some_and(|w| w <= self.width)
+        } else {
+            self.free() + footprint(old_len) >= footprint(len)
+        }
+    }
+
+    /// Whether an entry with these lengths (and variable-width data length `len`) fits.
+    #[inline]
+    pub(crate) fn has_room(&self, klen: usize, vlen: usize, len: usize, inline: bool) -> bool {
+        if self.width != 0 {
+            inline && slot_width(klen, vlen).is_some_and(|w| w <= self.width) && self.free() > self.width
+        } else {
+            self.free() >= footprint(len)
+        }
     }
 
     #[inline]
@@ -155,25 +215,34 @@ impl<'a> Bucket<'a> {
         &self.page[HEADER..HEADER + self.n]
     }
 
+    /// Per entry, its `lens` byte (a fixed-width page has no array: every
+    /// slot is `width` bytes).
     #[inline]
     pub(crate) fn lens(&self) -> &'a [u8] {
-        &self.page[HEADER + self.n..HEADER + 2 * self.n]
+        if self.width != 0 { &[] } else { &self.page[HEADER + self.n..HEADER + 2 * self.n] }
     }
 
     /// The end offset of entry `i`: `PAGE` minus the lengths of entries `0..i`.
     #[inline]
     pub(crate) fn end_of(&self, i: usize) -> usize {
-        let lens = &self.lens()[..i];
-        let zeros = lens.iter().filter(|&&b| b == 0).count();
-        let sum: usize = lens.iter().map(|&b| b as usize).sum();
-        // Saturating: damaged lengths give an end that `entry_at` rejects.
-        PAGE.saturating_sub(sum + zeros * REF_LEN)
+        if self.width != 0 {
+            return PAGE - i * self.width;
+        }
+        // A u16 sum vectorizes well; a valid page's lengths sum to at most 4096,
+        // and damaged lengths give an end that `entry_at` rejects.
+        let sum = self.lens()[..i]
+            .iter()
+            .fold(0u16, |a, &b| a.wrapping_add(if b == 0 { REF_LEN as u16 } else { u16::from(b) }));
+        PAGE.saturating_sub(usize::from(sum))
     }
 
     /// Entry `i`, whose data ends at `end` (from [`end_of`](Self::end_of) or
     /// the previous entry's start).
     #[inline]
     pub(crate) fn entry_at(&self, i: usize, end: usize) -> Result<(Stored<'a>, usize), String> {
+        if self.width != 0 {
+            return self.slot_at(i, end);
+        }
         let b = self.lens()[i];
         let len = entry_len(b);
         let start = end.checked_sub(len).filter(|&s| s >= PAGE - self.used && end <= PAGE);
@@ -185,13 +254,31 @@ impl<'a> Bucket<'a> {
             let (addr, klen, vlen) = (u64_at(data, 0), u64_at(data, 8), u64_at(data, 16));
             return Ok((Stored::OutOfLine { addr, klen, vlen }, start));
         }
-        match get_varint(data) {
+        let varint = if data[0] < 0x80 { Some((u64::from(data[0]), 1)) } else { get_varint(data) };
+        match varint {
             Some((klen, vl)) if klen <= (len - vl) as u64 => {
                 let (key, value) = data[vl..].split_at(klen as usize);
                 Ok((Stored::Inline { key, value }, start))
             }
             _ => Err(format!("entry {i} has a bad key length")),
         }
+    }
+
+    #[inline]
+    fn slot_at(&self, i: usize, end: usize) -> Result<(Stored<'a>, usize), String> {
+        let w = self.width;
+        let start = end.checked_sub(w).filter(|&s| s >= PAGE - self.used && end <= PAGE);
+        let Some(start) = start else {
+            return Err(format!("slot {i} overruns the entry data"));
+        };
+        let data = &self.page[start..end];
+        let (klen, vlen) = (data[0] as usize, data[1] as usize);
+        if 2 + klen + vlen > w {
+            return Err(format!("slot {i} claims {klen} + {vlen} bytes in {w}"));
+        }
+        let key = &data[2..2 + klen];
+        let value = &data[2 + klen..2 + klen + vlen];
+        Ok((Stored::Inline { key, value }, start))
     }
 
     /// Calls `f(i)` for every entry whose tag is `tag`, until `f` returns `Some`.
@@ -237,15 +324,25 @@ impl<'a> BucketMut<'a> {
         BucketMut { page }
     }
 
-    /// Makes the page an empty bucket of local depth `depth`.
-    pub(crate) fn init(&mut self, depth: u32, flags: u8) {
+    /// Makes the page an empty bucket of local depth `depth`, with fixed-width
+    /// slots of `width` bytes if `width` is given.
+    pub(crate) fn init(&mut self, depth: u32, flags: u8, width: Option<usize>) {
         self.page[..HEADER].fill(0);
         self.page[DEPTH] = depth as u8;
         self.page[FLAGS] = flags;
+        if let Some(w) = width {
+            debug_assert!((2..=MAX_WIDTH).contains(&w));
+            self.page[FLAGS] |= FLAG_FIXED;
+            self.page[WIDTH..WIDTH + 2].copy_from_slice(&(w as u16).to_le_bytes());
+        }
     }
 
     fn n(&self) -> usize {
         u16_at(self.page, N)
+    }
+
+    fn width(&self) -> usize {
+        if self.page[FLAGS] & FLAG_FIXED != 0 { u16_at(self.page, WIDTH) } else { 0 }
     }
 
     fn used(&self) -> usize {
@@ -284,9 +381,25 @@ impl<'a> BucketMut<'a> {
         &mut self.page[start..start + len]
     }
 
-    /// Appends an inline entry: varint key length, key, value.
+    /// Appends an inline entry: a slot in a fixed-width page, else varint
+    /// key length, key, value. The caller checked that it fits.
     #[inline]
     pub(crate) fn append_inline(&mut self, tag: u8, key: &[u8], value: &[u8]) {
+        let w = self.width();
+        if w != 0 {
+            let (n, used) = (self.n(), self.used());
+            debug_assert!(HEADER + n + 1 + used + w <= PAGE && 2 + key.len() + value.len() <= w);
+            self.page[HEADER + n] = tag;
+            self.set_counts(n + 1, used + w);
+            let start = PAGE - used - w;
+            let out = &mut self.page[start..start + w];
+            out[0] = key.len() as u8;
+            out[1] = value.len() as u8;
+            out[2..2 + key.len()].copy_from_slice(key);
+            out[2 + key.len()..2 + key.len() + value.len()].copy_from_slice(value);
+            out[2 + key.len() + value.len()..].fill(0);
+            return;
+        }
         let vl = varint_len(key.len() as u64);
         let len = vl + key.len() + value.len();
         debug_assert!(len <= MAX_INLINE);
@@ -304,16 +417,16 @@ impl<'a> BucketMut<'a> {
         out[16..24].copy_from_slice(&vlen.to_le_bytes());
     }
 
-    /// Appends raw entry data (as read from another page) with its tag and `lens` byte.
-    pub(crate) fn append_raw(&mut self, tag: u8, b: u8, data: &[u8]) {
-        self.append(tag, b, data.len()).copy_from_slice(data);
-    }
-
     /// Removes entry `i`, whose data is `[start, start + len)`.
     pub(crate) fn remove(&mut self, i: usize, start: usize, len: usize) {
         let (n, used) = (self.n(), self.used());
         let low = PAGE - used;
         self.page.copy_within(low..start, low + len);
+        if self.width() != 0 {
+            self.page.copy_within(HEADER + i + 1..HEADER + n, HEADER + i);
+            self.set_counts(n - 1, used - len);
+            return;
+        }
         self.page.copy_within(HEADER + i + 1..HEADER + n + i, HEADER + i);
         self.page.copy_within(HEADER + n + i + 1..HEADER + 2 * n, HEADER + n + i - 1);
         self.set_counts(n - 1, used - len);
@@ -349,7 +462,7 @@ mod tests {
     fn append_find_remove_keep_the_rest() {
         let mut page = vec![0u8; PAGE];
         let mut b = BucketMut::new(&mut page);
-        b.init(3, 0);
+        b.init(3, 0, None);
         for i in 0..40u8 {
             b.append_inline(i % 5, &[i; 3], &vec![i; i as usize]);
         }
@@ -375,5 +488,32 @@ mod tests {
         assert_eq!(view.tags()[10], 11 % 5);
         let (e, _) = view.entry_at(39, view.end_of(39)).unwrap();
         assert_eq!(e, Stored::OutOfLine { addr: 0x5000, klen: 10, vlen: 20 });
+    }
+}
+
+#[cfg(test)]
+mod fixed_tests {
+    use super::*;
+
+    #[test]
+    fn fixed_width_slots_append_find_remove() {
+        let mut page = vec![0u8; PAGE];
+        let mut b = BucketMut::new(&mut page);
+        b.init(2, 0, Some(12));
+        for i in 0..50u8 {
+            b.append_inline(i % 3, &[i; 4], &vec![i; (i % 6) as usize]);
+        }
+        let view = b.as_ref();
+        assert_eq!((view.len(), view.width(), view.used()), (50, Some(12), 600));
+        let (e, start) = view.entry_at(7, view.end_of(7)).unwrap();
+        assert_eq!(e, Stored::Inline { key: &[7; 4], value: &[7; 1] });
+        b.remove(7, start, 12);
+        let view = b.as_ref();
+        assert_eq!(view.len(), 49);
+        assert_eq!(view.entry_at(7, view.end_of(7)).unwrap().0, Stored::Inline { key: &[8; 4], value: &[8; 2] });
+        assert_eq!(view.tags()[7], 8 % 3);
+        assert!(view.has_room(4, 6, 11, true));
+        assert!(!view.has_room(4, 7, 12, true));
+        assert!(!view.has_room(4, 6, 11, false));
     }
 }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-const STACK: usize = 112;
+const STACK: usize = 64;
 
 /// The postcard encoding of a value, on the stack when it is small.
 pub(crate) struct Encoded {

@@ -8,7 +8,10 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use crate::alloc::{CheckReport, ROOT_SIZE, Store};
 use crate::error::{Error, Result};
 
-use super::bucket::{Bucket, BucketMut, FLAG_OVERFLOW, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, varint_len};
+use super::bucket::{
+    Bucket, BucketMut, FLAG_FIXED, FLAG_OVERFLOW, HEADER, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, slot_width,
+    varint_len,
+};
 use super::directory::{Directory, MAX_DEPTH, Root};
 
 /// Where an entry is: the page (its position in its chain and address), its
@@ -22,6 +25,72 @@ pub(crate) struct Loc {
     pub len: usize,
     /// The out-of-line object (address, length) if the entry has one.
     pub object: Option<(u64, usize)>,
+    /// An inline entry's value: its offset in the page and length.
+    pub value: Option<(usize, usize)>,
+}
+
+/// The sizes of an entry: key and value lengths, and whether it is stored inline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Size {
+    pub klen: usize,
+    pub vlen: usize,
+    pub inline: bool,
+}
+
+impl Size {
+    #[inline]
+    fn new(klen: usize, vlen: usize) -> Size {
+        Size { klen, vlen, inline: varint_len(klen as u64) + klen + vlen <= MAX_INLINE }
+    }
+
+    fn of(s: &Stored<'_>) -> Size {
+        match *s {
+            Stored::Inline { key, value } => Size::new(key.len(), value.len()),
+            Stored::OutOfLine { klen, vlen, .. } => Size { klen: klen as usize, vlen: vlen as usize, inline: false },
+        }
+    }
+
+    /// Its data length in a variable-width page.
+    #[inline]
+    fn len(&self) -> usize {
+        if self.inline { varint_len(self.klen as u64) + self.klen + self.vlen } else { REF_LEN }
+    }
+}
+
+/// An entry read from a copied page, for rewriting.
+struct Ent<'c> {
+    tag: u8,
+    hash: u64,
+    /// The key, if inline (to tell the new key apart without reading objects).
+    key: Option<&'c [u8]>,
+    stored: Stored<'c>,
+    size: Size,
+}
+
+/// The slot width for a page holding entries of `sizes`, or `None` for
+/// variable width: fixed width when every entry can have a slot and slots
+/// cost at most 15% more space than variable-width entries (fixed-width
+/// lookups read no lengths, so they are faster).
+fn choose_width(sizes: impl Iterator<Item = Size>) -> Option<usize> {
+    let (mut n, mut widest, mut variable) = (0, 0, 0);
+    for s in sizes {
+        if !s.inline {
+            return None;
+        }
+        widest = widest.max(slot_width(s.klen, s.vlen)?);
+        variable += footprint(s.len());
+        n += 1;
+    }
+    (n > 0 && n * (1 + widest) * 20 <= variable * 23).then_some(widest)
+}
+
+/// Whether entries of `sizes` fit one page in format `width`.
+fn fits(width: Option<usize>, sizes: impl Iterator<Item = Size>) -> bool {
+    let bytes: usize = match width {
+        Some(w) => sizes.map(|_| 1 + w).sum(),
+        None => sizes.map(|s| footprint(s.len())).sum(),
+    };
+    HEADER + bytes <= PAGE
 }
 
 /// An entry found by key: where it is and its stored form.
@@ -49,6 +118,12 @@ pub(crate) struct RawDict {
     pub hash_mask: u64,
 }
 
+/// Slice equality, without a `memcmp` call for short keys.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && if a.len() <= 16 { a.iter().zip(b).all(|(x, y)| x == y) } else { a == b }
+}
+
 #[cold]
 #[inline(never)]
 fn corrupt_bucket(store: &Store, addr: u64, what: String) -> Error {
@@ -63,7 +138,6 @@ impl RawDict {
             None => Directory::default(),
         };
         let r = root.unwrap_or_default();
-        store.advise_sequential(false);
         Ok(RawDict {
             seed: store.hash_seed(),
             store,
@@ -147,7 +221,7 @@ impl RawDict {
                     Err(w) => return Some(Err(corrupt_bucket(&self.store, addr, w))),
                 };
                 let same = match stored {
-                    Stored::Inline { key: k, .. } => k == key,
+                    Stored::Inline { key: k, .. } => same_bytes(k, key),
                     Stored::OutOfLine { addr: a, klen, .. } => {
                         klen == key.len() as u64
                             && match self.object(a, 0, klen) {
@@ -156,11 +230,14 @@ impl RawDict {
                             }
                     }
                 };
-                let object = match stored {
-                    Stored::OutOfLine { addr: a, klen, vlen } => Some((a, klen.saturating_add(vlen) as usize)),
-                    Stored::Inline { .. } => None,
+                if !same {
+                    return None;
+                }
+                let (object, value) = match stored {
+                    Stored::OutOfLine { addr: a, klen, vlen } => (Some((a, klen.saturating_add(vlen) as usize)), None),
+                    Stored::Inline { value: v, .. } => (None, Some((v.as_ptr() as usize - b.page_ptr(), v.len()))),
                 };
-                same.then_some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object }, stored }))
+                Some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object, value }, stored }))
             });
             if let Some(r) = hit {
                 return r.map(Some);
@@ -270,29 +347,28 @@ impl RawDict {
         if self.dir.entries.is_empty() {
             self.first_bucket()?;
         }
-        let inline = varint_len(key.len() as u64) + key.len() + value.len();
-        let len = if inline <= MAX_INLINE { inline } else { REF_LEN };
+        let size = Size::new(key.len(), value.len());
         loop {
             let idx = self.index(h);
             let head = self.make_writable(idx)?;
             let mut addr = head;
             loop {
                 let b = self.bucket(addr)?;
-                if b.free() >= footprint(len) {
-                    return self.write_entry(addr, h, key, value, inline);
+                if b.has_room(size.klen, size.vlen, size.len(), size.inline) {
+                    return self.write_entry(addr, h, key, value, size.inline);
                 }
                 match b.next() {
                     Some(next) => addr = next,
                     None => break,
                 }
             }
-            self.grow(h, key, len)?;
+            self.grow(h, key, size)?;
         }
     }
 
     #[inline]
-    fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: usize) -> Result<()> {
-        let obj = if inline <= MAX_INLINE { None } else { Some(self.new_object(key, value)?) };
+    fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: bool) -> Result<()> {
+        let obj = if inline { None } else { Some(self.new_object(key, value)?) };
         self.append_entry(page, h, key, value, obj)?;
         self.len += 1;
         Ok(())
@@ -310,6 +386,7 @@ impl RawDict {
 
     /// Appends an entry to the (writable) `page`, which has room for it:
     /// inline, or as a record naming `obj` (from [`new_object`](Self::new_object)).
+    #[inline]
     fn append_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], obj: Option<u64>) -> Result<()> {
         let mut b = BucketMut::new(self.store.write(page, PAGE)?);
         match obj {
@@ -325,15 +402,15 @@ impl RawDict {
     #[cold]
     #[inline(never)]
     fn first_bucket(&mut self) -> Result<()> {
-        let addr = self.new_page(0, 0)?;
+        let addr = self.new_page(0, 0, None)?;
         self.dir.init(addr);
         Ok(())
     }
 
     /// A fresh, empty bucket page.
-    fn new_page(&mut self, depth: u32, flags: u8) -> Result<u64> {
+    fn new_page(&mut self, depth: u32, flags: u8, width: Option<usize>) -> Result<u64> {
         let addr = self.store.alloc_pages(1)?;
-        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags);
+        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags, width);
         self.touched.insert(addr);
         self.bucket_pages += 1;
         Ok(addr)
@@ -346,64 +423,129 @@ impl RawDict {
         Ok(())
     }
 
-    /// Makes room for an entry of hash `h` whose bucket is full: splits the
-    /// bucket, doubling the directory if needed, or, when splitting cannot
-    /// separate the keys or the directory may not grow, chains an overflow page.
+    /// Makes room for a new entry (hash `h`, its key, and `size`) whose
+    /// bucket has none: rewrites a one-page bucket in another format if that
+    /// makes it fit; else splits the bucket, doubling the directory if needed;
+    /// else, when splitting cannot separate the keys or the directory may not
+    /// grow, chains an overflow page.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, h: u64, key: &[u8], _len: usize) -> Result<()> {
+    fn grow(&mut self, h: u64, key: &[u8], size: Size) -> Result<()> {
         let idx = self.index(h);
         let (head, depth, _, _) = self.span(idx)?;
         let pages = self.chain(head)?;
-        // Splitting helps only if some entry's hash differs from h below bit `depth`.
-        let mut differs = false;
-        'outer: for &p in &pages {
-            let b = self.bucket(p)?;
-            let mut end = PAGE;
-            for i in 0..b.len() {
-                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                end = start;
-                let k = self.key_of(&s)?;
-                if k != key && self.hash(k) != h {
-                    differs = true;
-                    break 'outer;
+        let copies = self.copy_pages(&pages)?;
+        let ents = self.entries_of(&copies, &pages)?;
+        if pages.len() == 1 {
+            let sizes = ents.iter().map(|e| e.size).chain([size]);
+            let width = choose_width(sizes.clone());
+            if fits(width, sizes) {
+                let mut chain = vec![head];
+                if let Err(e) = self.write_page(&mut chain, depth, width, &ents) {
+                    self.undo_rewrite(&copies[0], &chain, &[])?;
+                    return Err(e);
                 }
+                return Ok(());
             }
         }
+        // Splitting helps only if some entry's hash differs from h.
+        let differs = ents.iter().any(|e| e.hash != h && e.key != Some(key));
         let may_double =
             self.dir.depth < MAX_DEPTH && (1u64 << (self.dir.depth + 1)) <= (8 * self.bucket_pages).max(1 << 12);
         if differs && depth < 64 && (depth < self.dir.depth || may_double) {
             if depth == self.dir.depth {
                 self.dir.double();
             }
-            self.split(self.index(h))
+            self.split(self.index(h), h, size, &pages, &copies[0], &ents)
         } else {
             let last = *pages.last().expect("a chain has a head");
-            let page = self.new_page(depth, FLAG_OVERFLOW)?;
+            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
     }
 
-    /// Splits the (writable) bucket at directory index `idx`, whose local depth
-    /// is below the global depth, into two of depth + 1.
-    fn split(&mut self, idx: usize) -> Result<()> {
-        let (head, depth, start, count) = self.span(idx)?;
-        let pages = self.chain(head)?;
-        let copies: Vec<Vec<u8>> =
-            pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect::<Result<_>>()?;
-        let hi_head = self.new_page(depth + 1, 0)?;
-        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0);
-        let mut lo = vec![head];
-        let mut hi = vec![hi_head];
-        if let Err(e) = self.redistribute(&copies, &pages, depth, &mut lo, &mut hi) {
-            // A full disk mid-split: put the head back as it was and free the
-            // new pages, so that no entry is lost and no page leaks. The other
-            // pages of the old chain were only read.
-            self.store.write(head, PAGE)?.copy_from_slice(&copies[0]);
-            for &p in lo[1..].iter().chain(&hi) {
-                self.free_page(p)?;
+    fn copy_pages(&self, pages: &[u64]) -> Result<Vec<Vec<u8>>> {
+        pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect()
+    }
+
+    /// The entries of copied pages, with their hashes.
+    fn entries_of<'c>(&self, copies: &'c [Vec<u8>], pages: &[u64]) -> Result<Vec<Ent<'c>>> {
+        let mut ents = Vec::new();
+        for (copy, &p) in copies.iter().zip(pages) {
+            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+            let mut end = PAGE;
+            for i in 0..b.len() {
+                let (stored, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+                end = start;
+                let key = match stored {
+                    Stored::Inline { key, .. } => Some(key),
+                    Stored::OutOfLine { .. } => None,
+                };
+                let hash = self.hash(self.key_of(&stored)?);
+                ents.push(Ent { tag: b.tags()[i], hash, key, stored, size: Size::of(&stored) });
             }
+        }
+        Ok(ents)
+    }
+
+    /// Rewrites page `page` (writable, the only page of its bucket) to hold
+    /// `ents` in the format `width`.
+    fn write_page(&mut self, chain: &mut Vec<u64>, depth: u32, width: Option<usize>, ents: &[Ent<'_>]) -> Result<()> {
+        BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, width);
+        for e in ents {
+            self.push(chain, depth, e)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes a rewrite of a bucket that failed (a full disk) into the chains
+    /// `lo` (whose head is the old head) and `hi`: puts the head's bytes
+    /// `head_copy` back and frees the pages the rewrite added. The old chain's
+    /// other pages were only read, so no entry is lost and no page leaks.
+    #[cold]
+    fn undo_rewrite(&mut self, head_copy: &[u8], lo: &[u64], hi: &[u64]) -> Result<()> {
+        self.store.write(lo[0], PAGE)?.copy_from_slice(head_copy);
+        for &p in lo[1..].iter().chain(hi) {
+            self.free_page(p)?;
+        }
+        Ok(())
+    }
+
+    /// Splits the (writable) bucket at directory index `idx`, whose local
+    /// depth is below the global depth, into two of depth + 1, each in the
+    /// format that suits its entries (and the new entry of hash `h`, if it
+    /// goes there).
+    fn split(
+        &mut self,
+        idx: usize,
+        h: u64,
+        size: Size,
+        pages: &[u64],
+        head_copy: &[u8],
+        ents: &[Ent<'_>],
+    ) -> Result<()> {
+        let (head, depth, start, count) = self.span(idx)?;
+        let bit = 63 - depth;
+        let high = |hash: u64| (hash >> bit) & 1 == 1;
+        let (hi_ents, lo_ents): (Vec<&Ent<'_>>, Vec<&Ent<'_>>) = ents.iter().partition(|e| high(e.hash));
+        let width_for = |side: &[&Ent<'_>], new_here: bool| {
+            let extra = new_here.then_some(size);
+            choose_width(side.iter().map(|e| e.size).chain(extra))
+        };
+        let lo_width = width_for(&lo_ents, !high(h));
+        let hi_width = width_for(&hi_ents, high(h));
+        let hi_head = self.new_page(depth + 1, 0, hi_width)?;
+        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_width);
+        let (mut lo, mut hi) = (vec![head], vec![hi_head]);
+        let mut pushed = Ok(());
+        for (chain, side) in [(&mut lo, lo_ents), (&mut hi, hi_ents)] {
+            for e in side {
+                pushed = pushed.and_then(|()| self.push(chain, depth + 1, e));
+            }
+        }
+        if let Err(e) = pushed {
+            self.undo_rewrite(head_copy, &lo, &hi)?;
             return Err(e);
         }
         for &p in &pages[1..] {
@@ -415,68 +557,24 @@ impl RawDict {
         Ok(())
     }
 
-    /// Moves the entries of the chain `pages` (whose bytes are `copies`) of
-    /// local depth `depth` into the chains `lo` and `hi` by their next hash bit.
-    fn redistribute(
-        &mut self,
-        copies: &[Vec<u8>],
-        pages: &[u64],
-        depth: u32,
-        lo: &mut Vec<u64>,
-        hi: &mut Vec<u64>,
-    ) -> Result<()> {
-        let bit = 63 - depth;
-        for (copy, &p) in copies.iter().zip(pages) {
-            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-            let mut end = PAGE;
-            for i in 0..b.len() {
-                let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                let data = &copy[start..end];
-                end = start;
-                let h = self.hash(self.key_of(&s)?);
-                let chain = if (h >> bit) & 1 == 1 { &mut *hi } else { &mut *lo };
-                let (tag, lb) = (b.tags()[i], b.lens()[i]);
-                Self::push(
-                    &mut self.store,
-                    &mut self.touched,
-                    &mut self.bucket_pages,
-                    chain,
-                    depth + 1,
-                    tag,
-                    lb,
-                    data,
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Appends raw entry data to the last page of `chain`, chaining a new page when full.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        store: &mut Store,
-        touched: &mut HashSet<u64>,
-        bucket_pages: &mut u64,
-        chain: &mut Vec<u64>,
-        depth: u32,
-        tag: u8,
-        lb: u8,
-        data: &[u8],
-    ) -> Result<()> {
+    /// Appends an entry to the last page of `chain`, chaining a new
+    /// (variable-width) page when it has no room.
+    fn push(&mut self, chain: &mut Vec<u64>, depth: u32, e: &Ent<'_>) -> Result<()> {
         let last = *chain.last().expect("a chain has a head");
-        let free = Bucket::new(store.read(last, PAGE)?).expect("a page this handle wrote").free();
-        let page = if free >= footprint(data.len()) {
+        let b = self.bucket(last)?;
+        let page = if b.has_room(e.size.klen, e.size.vlen, e.size.len(), e.size.inline) {
             last
         } else {
-            let page = store.alloc_pages(1)?;
-            BucketMut::new(store.write(page, PAGE)?).init(depth, FLAG_OVERFLOW);
-            touched.insert(page);
-            *bucket_pages += 1;
-            BucketMut::new(store.write(last, PAGE)?).set_next(Some(page));
+            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
+            BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             chain.push(page);
             page
         };
-        BucketMut::new(store.write(page, PAGE)?).append_raw(tag, lb, data);
+        let mut out = BucketMut::new(self.store.write(page, PAGE)?);
+        match e.stored {
+            Stored::Inline { key, value } => out.append_inline(e.tag, key, value),
+            Stored::OutOfLine { addr, klen, vlen } => out.append_ref(e.tag, addr, klen, vlen),
+        }
         Ok(())
     }
 
@@ -484,12 +582,12 @@ impl RawDict {
     /// same inline length; otherwise removes it and inserts anew.
     pub(crate) fn replace(&mut self, h: u64, loc: Loc, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
-        let inline = varint_len(key.len() as u64) + key.len() + value.len();
-        if loc.object.is_none() && inline == loc.len {
+        if let Some((vstart, vlen)) = loc.value
+            && vlen == value.len()
+        {
             let head = self.make_writable(self.index(h))?;
             let page = self.page_at(head, loc.pos)?;
-            let out = self.store.write(page, PAGE)?;
-            out[loc.end() - value.len()..loc.end()].copy_from_slice(value);
+            self.store.write(page, PAGE)?[vstart..vstart + vlen].copy_from_slice(value);
             return Ok(());
         }
         self.replace_moving(h, key, value)
@@ -500,11 +598,9 @@ impl RawDict {
     /// chain, growing the bucket) happens before the old entry goes, so a
     /// failed replace leaves the old entry in place.
     fn replace_moving(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
-        let inline = varint_len(key.len() as u64) + key.len() + value.len();
-        let len = if inline <= MAX_INLINE { inline } else { REF_LEN };
-        let obj = if inline <= MAX_INLINE { None } else { Some(self.new_object(key, value)?) };
-        let r = self.make_room_for_replace(h, key, len);
-        let (loc, page) = match r {
+        let size = Size::new(key.len(), value.len());
+        let obj = if size.inline { None } else { Some(self.new_object(key, value)?) };
+        let (head, loc, page) = match self.make_room_for_replace(h, key, size) {
             Ok(x) => x,
             Err(e) => {
                 if let Some(obj) = obj {
@@ -514,40 +610,44 @@ impl RawDict {
             }
         };
         BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len);
-        self.append_entry(page, h, key, value, obj)?;
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
             self.objects -= 1;
+        }
+        self.append_entry(page, h, key, value, obj)?;
+        if self.bucket(loc.page)?.len() == 0 {
+            // The new entry went to another page of the chain: unlink the
+            // emptied page (which needs no allocation: the chain has another page).
+            self.empty_page(self.index(h), head, loc.page)?;
         }
         Ok(())
     }
 
     /// Makes the chain of `key` (present, of hash `h`) writable and ensures
-    /// that an entry of data length `len` fits once the old entry is removed.
-    /// Returns the old entry's location and the page to append the new one to.
-    fn make_room_for_replace(&mut self, h: u64, key: &[u8], len: usize) -> Result<(Loc, u64)> {
+    /// that an entry of `size` fits once the old entry is removed. Returns the
+    /// chain's head, the old entry's location and the page for the new entry.
+    fn make_room_for_replace(&mut self, h: u64, key: &[u8], size: Size) -> Result<(u64, Loc, u64)> {
         loop {
             let head = self.make_writable(self.index(h))?;
-            let loc = match self.find(h, key)? {
-                Some(f) => f.loc,
-                None => {
-                    return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
-                }
+            let Some(loc) = self.find(h, key)?.map(|f| f.loc) else {
+                return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
             };
-            if self.bucket(loc.page)?.free() + footprint(loc.len) >= footprint(len) {
-                return Ok((loc, loc.page));
+            let (klen, vlen, len, inline) = (size.klen, size.vlen, size.len(), size.inline);
+            if self.bucket(loc.page)?.has_room_without(loc.len, klen, vlen, len, inline) {
+                return Ok((head, loc, loc.page));
             }
             let mut addr = head;
             loop {
-                if self.bucket(addr)?.free() >= footprint(len) {
-                    return Ok((loc, addr));
+                let b = self.bucket(addr)?;
+                if b.has_room(klen, vlen, len, inline) {
+                    return Ok((head, loc, addr));
                 }
-                match self.bucket(addr)?.next() {
+                match b.next() {
                     Some(next) => addr = next,
                     None => break,
                 }
             }
-            self.grow(h, key, len)?;
+            self.grow(h, key, size)?;
         }
     }
 
@@ -730,8 +830,8 @@ impl RawDict {
                 if !self.touched.contains(&p) && xxh3_64(&self.store.read(p, PAGE)?[8..]) != b.stored_sum() {
                     return Err(bad(p, "checksum mismatch".into()));
                 }
-                let want_flags = if pos == 0 { 0 } else { FLAG_OVERFLOW };
-                if b.depth() != depth || b.flags() != want_flags {
+                let want = if pos == 0 { 0 } else { FLAG_OVERFLOW };
+                if b.depth() != depth || b.flags() & !FLAG_FIXED != want {
                     return Err(bad(p, format!("depth {} flags {} in a chain of depth {depth}", b.depth(), b.flags())));
                 }
                 if b.len() == 0 && pos > 0 {
@@ -774,12 +874,6 @@ impl RawDict {
         }
         objects.extend(self.dir.objects());
         self.store.check(&objects)
-    }
-}
-
-impl Loc {
-    fn end(&self) -> usize {
-        self.start + self.len
     }
 }
 

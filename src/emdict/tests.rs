@@ -66,6 +66,39 @@ fn hashes_share_their_top_bits() {
     collide("top-bits", 0x0000_ffff_ffff_ffff, 20000);
 }
 
+/// Uniform entries (u64 keys and values) end up in fixed-width pages, and
+/// entries of very different sizes in variable-width ones; both read back.
+#[test]
+fn page_formats_follow_the_entries() {
+    let count_fixed = |raw: &super::raw::RawDict| {
+        let mut pages: Vec<u64> = raw.dir.entries.clone();
+        pages.dedup();
+        let fixed = pages.iter().filter(|&&p| raw.bucket(p).unwrap().width().is_some()).count();
+        (fixed, pages.len())
+    };
+    let dir = temp_dir("formats");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    d.extend((0..20_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i))).unwrap();
+    let (fixed, pages) = count_fixed(raw_mut(&mut d));
+    assert!(pages > 10 && fixed * 10 >= pages * 9, "{fixed} of {pages} pages fixed-width");
+    // A wider value forces its page to be rewritten wider (or variable).
+    d.insert(5u64.wrapping_mul(0x9E37_79B9_7F4A_7C15), u64::MAX).unwrap();
+    d.check().unwrap();
+    drop(d);
+    let dir2 = temp_dir("formats-var");
+    let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir2).unwrap();
+    d.extend((0..3000u64).map(|i| (i, vec![7; (i % 97) as usize]))).unwrap();
+    let (fixed, pages) = count_fixed(raw_mut(&mut d));
+    assert!(pages > 10 && fixed * 10 <= pages, "{fixed} of {pages} pages fixed-width");
+    for i in 0..3000u64 {
+        assert_eq!(d.get(&i).unwrap().map(|v| v.len()), Some((i % 97) as usize));
+    }
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&dir2).unwrap();
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -108,7 +141,7 @@ fn same(d: &EmDict<u64, Vec<u8>>, model: &HashMap<u64, Vec<u8>>, what: &str) {
 /// A full disk at any allocation (injected): a failed insert, replace or
 /// remove leaves the dict as it was, nothing leaks (`check`), a failed flush
 /// can be retried, and reopening shows exactly the last successful flush.
-fn fail_allocations(name: &str, mask: u64, steps: usize) {
+fn fail_allocations(name: &str, mask: u64, sizes: &[usize], steps: usize) {
     let seed = fault_seed();
     println!("{name}: seed {seed} (rerun with EMDS_SEED={seed})");
     let dir = temp_dir(&format!("{name}-faults"));
@@ -118,7 +151,7 @@ fn fail_allocations(name: &str, mask: u64, steps: usize) {
     for step in 0..steps {
         let what = format!("seed {seed} step {step}");
         let k = rng.below(700);
-        let v = vec![step as u8; [0, 3, 40, 200, 300, 5000][rng.below(6) as usize]];
+        let v = vec![step as u8; sizes[rng.below(sizes.len() as u64) as usize]];
         if rng.below(3) == 0 {
             raw_mut(&mut d).store.fail_alloc_after = Some(rng.below(4));
         }
@@ -173,12 +206,17 @@ fn fail_allocations(name: &str, mask: u64, steps: usize) {
 
 #[test]
 fn failed_allocations_change_nothing() {
-    fail_allocations("faults", u64::MAX, 4000);
+    fail_allocations("faults", u64::MAX, &[0, 3, 40, 200, 300, 5000], 4000);
+}
+
+#[test]
+fn failed_allocations_change_nothing_in_fixed_width_pages() {
+    fail_allocations("faults-fixed", u64::MAX, &[8, 8, 8, 8, 8, 8, 8, 9, 12], 4000);
 }
 
 #[test]
 fn failed_allocations_change_nothing_in_chains() {
-    fail_allocations("faults-chains", 0xff00_0000_0000_00ff, 3000);
+    fail_allocations("faults-chains", 0xff00_0000_0000_00ff, &[0, 3, 40, 200, 300, 5000], 3000);
 }
 
 /// Regression: a flush that failed (full disk) after rewriting the directory

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use super::iter::Iter;
 use super::region::Region;
 use super::seq::{Extra, Seq};
+use super::tail::Buffered;
 use super::vec::{out_of_bounds, resolve};
 use crate::alloc::{CheckReport, Kind};
 use crate::error::{Error, Result};
@@ -64,9 +65,9 @@ const COMPACT_SLACK: u64 = 1 << 20;
 /// ```
 pub struct EmList<T: Serialize + DeserializeOwned> {
     seq: Seq,
-    data: Region,
-    codes: Region,
-    groups: Region,
+    data: Buffered,
+    codes: Buffered,
+    groups: Buffered,
     live_bytes: u64,
     flags: u64,
     /// Data offset and stored bytes of the last group.
@@ -85,6 +86,42 @@ impl<T: Serialize + DeserializeOwned> fmt::Debug for EmList<T> {
             .field("data_bytes", &self.data.len())
             .field("read_only", &self.seq.store.is_read_only())
             .finish()
+    }
+}
+
+/// Truncates a buffer back to `len` when dropped: undoes a partial encoding
+/// if `Serialize` fails or panics.
+struct Guard<'a> {
+    v: &'a mut Vec<u8>,
+    len: usize,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.v.truncate(self.len);
+    }
+}
+
+/// A postcard output appending to a `Vec`.
+struct Extend<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Extend<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -186,9 +223,9 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let [data, codes, groups] = <[Region; 3]>::try_from(regions).expect("three regions");
         let mut list = EmList {
             seq,
-            data,
-            codes,
-            groups,
+            data: Buffered::new(data, 1),
+            codes: Buffered::new(codes, 1),
+            groups: Buffered::new(groups, 8),
             live_bytes: extra.words[0],
             flags: extra.words[1],
             tail_off: 0,
@@ -226,7 +263,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let off = self.group_offset(from / GROUP)?;
         let mut pos = off;
         if to > from {
-            let codes = &self.codes.run(store, from)?[..(to - from) as usize];
+            let codes = self.codes.bytes(store, from, to - from)?;
             for (k, &c) in codes.iter().enumerate() {
                 pos += self.stored_at(c, pos, from + k as u64)?;
             }
@@ -285,7 +322,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn locate(&self, i: u64) -> Result<(u8, u64)> {
         let first = i / GROUP * GROUP;
         let mut pos = self.group_offset(i / GROUP)?;
-        let codes = &self.codes.run(&self.seq.store, first)?[..(i - first + 1) as usize];
+        let codes = self.codes.bytes(&self.seq.store, first, i - first + 1)?;
         let (&code, before) = codes.split_last().expect("at least element i");
         for (k, &c) in before.iter().enumerate() {
             pos += self.stored_at(c, pos, first + k as u64)?;
@@ -378,10 +415,42 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     #[inline]
     pub fn push(&mut self, value: T) -> Result<()> {
         self.seq.store.writable()?;
-        let body = self.encode(&value)?;
-        let r = self.push_encoded(&body);
-        self.scratch = body;
-        r
+        let i = self.codes.len();
+        let new_group = i.is_multiple_of(GROUP);
+        if !new_group && self.tail_off + self.tail_bytes != self.data.len() {
+            self.move_tail_to_end()?;
+        }
+        let store = &mut self.seq.store;
+        self.data.room(store)?;
+        self.codes.room(store)?;
+        self.groups.room(store)?;
+        let d0 = self.data.len();
+        // Encode straight into the data's buffer; a failing or panicking
+        // `Serialize` leaves it as it was.
+        let pend = self.data.pend_mut();
+        let start = pend.len();
+        let mut guard = Guard { v: pend, len: start };
+        if let Err(source) = postcard::serialize_with_flavor(&value, Extend(guard.v)) {
+            return Err(Error::Encode { what: "element", source });
+        }
+        let n = guard.v.len() - start;
+        let code = if n < LONG as usize {
+            n as u8
+        } else {
+            guard.v.splice(start..start, (n as u64).to_le_bytes());
+            LONG
+        };
+        guard.len = guard.v.len();
+        self.codes.pend_mut().push(code);
+        if new_group {
+            self.groups.pend_mut().extend_from_slice(&d0.to_le_bytes());
+            (self.tail_off, self.tail_bytes) = (d0, 0);
+        }
+        let stored = stored_len(code, n);
+        self.tail_bytes += stored;
+        self.live_bytes += stored;
+        self.seq.changed = true;
+        Ok(())
     }
 
     /// Appends an encoding. On error the list is unchanged.
@@ -397,18 +466,15 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let d0 = self.data.len();
         let store = &mut self.seq.store;
         if new_group {
-            self.groups.append(store, &d0.to_le_bytes(), 1)?;
+            self.groups.append(store, &d0.to_le_bytes())?;
         }
         let r = if code == LONG {
             let prefix = (body.len() as u64).to_le_bytes();
-            self.data.reserve(store, 8 + body.len() as u64).and_then(|()| {
-                self.data.append(store, &prefix, 8)?;
-                self.data.append(store, body, body.len() as u64)
-            })
+            self.data.append(store, &prefix).and_then(|()| self.data.append(store, body))
         } else {
-            self.data.append(store, body, body.len() as u64)
+            self.data.append(store, body)
         };
-        let r = r.and_then(|()| self.codes.append(store, &[code], 1));
+        let r = r.and_then(|()| self.codes.append(store, &[code]));
         if let Err(e) = r {
             self.data.set_len(d0);
             if new_group {
@@ -435,7 +501,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let store = &mut self.seq.store;
         self.groups.make_writable(store, g, 1)?;
         let new_off = self.data.len();
-        self.data.append(store, &bytes, bytes.len() as u64)?;
+        self.data.append(store, &bytes)?;
         self.groups.write(store, g, &new_off.to_le_bytes())?;
         self.tail_off = new_off;
         self.flags |= RELOCATED;
@@ -465,6 +531,42 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             self.push(item)?;
         }
         Ok(())
+    }
+
+    /// Resizes to `len` elements: truncates, or appends copies of `value`
+    /// (encoded once).
+    ///
+    /// # Errors
+    ///
+    /// As for [`push`](Self::push) and [`truncate`](Self::truncate); the
+    /// copies appended before an error stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-emlist-resize-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut l = emds::EmList::<Option<u32>>::open(&dir)?;
+    /// l.resize(1000, None)?;
+    /// assert_eq!(l.get(999)?, Some(None));
+    /// l.resize(2, Some(1))?;
+    /// assert_eq!(l.to_vec()?, vec![None, None]);
+    /// # drop(l);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn resize(&mut self, len: usize, value: T) -> Result<()> {
+        if len <= self.len() {
+            return self.truncate(len);
+        }
+        self.seq.store.writable()?;
+        let body = self.encode(&value)?;
+        let mut r = Ok(());
+        while r.is_ok() && self.len() < len {
+            r = self.push_encoded(&body);
+        }
+        self.scratch = body;
+        r
     }
 
     /// The element at `index`, decoded, or `None` if `index >= len()`.
@@ -730,6 +832,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// Replaces element `i < len` by the encoding `body`. On error the list is unchanged.
     fn set_encoded(&mut self, i: u64, body: &[u8]) -> Result<()> {
         self.write_access()?;
+        self.spill()?;
         let code = if body.len() < LONG as usize { body.len() as u8 } else { LONG };
         let new = Self::stored_bytes(code, body);
         let (old_code, pos) = self.locate(i)?;
@@ -755,7 +858,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         if at_end {
             self.data.set_len(off);
         }
-        if let Err(e) = self.data.append(store, &group, group.len() as u64) {
+        if let Err(e) = self.data.append(store, &group) {
             self.data.set_len(d0);
             return Err(e);
         }
@@ -773,6 +876,15 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok(())
     }
 
+    /// Moves the appended elements still in memory into the store. On error
+    /// nothing visible changed (each region is whole with or without its buffer).
+    fn spill(&mut self) -> Result<()> {
+        let store = &mut self.seq.store;
+        self.data.spill(store)?;
+        self.codes.spill(store)?;
+        self.groups.spill(store)
+    }
+
     /// Rewrites the data without dead bytes when more than half of it (and more
     /// than a megabyte) is dead.
     fn maybe_compact(&mut self) -> Result<()> {
@@ -786,6 +898,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     #[cold]
     #[inline(never)]
     fn compact(&mut self) -> Result<()> {
+        self.spill()?;
         let mut data = Region::new(1);
         let mut groups = Region::new(8);
         let r = self.copy_live(&mut data, &mut groups);
@@ -796,8 +909,8 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             groups.truncate(store, 0)?;
             return Err(e);
         }
-        std::mem::swap(&mut self.data, &mut data);
-        std::mem::swap(&mut self.groups, &mut groups);
+        std::mem::swap(&mut self.data.region, &mut data);
+        std::mem::swap(&mut self.groups.region, &mut groups);
         data.truncate(store, 0)?;
         groups.truncate(store, 0)?;
         self.flags &= !RELOCATED;
@@ -1088,7 +1201,8 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// ```
     pub fn flush(&mut self) -> Result<()> {
         let extra = Extra { len: self.codes.len(), words: [self.live_bytes, self.flags] };
-        self.seq.commit(&mut [&mut self.data, &mut self.codes, &mut self.groups], extra)
+        self.spill()?;
+        self.seq.commit(&mut [&mut self.data.region, &mut self.codes.region, &mut self.groups.region], extra)
     }
 
     /// Flushes and closes the list, releasing its lock, and reports any error
@@ -1141,7 +1255,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn check(&self) -> Result<CheckReport> {
-        let report = self.seq.check(&[&self.data, &self.codes, &self.groups])?;
+        let report = self.seq.check(&[&self.data.region, &self.codes.region, &self.groups.region])?;
         let n = self.codes.len();
         let bad = |w: String| self.corrupt(format!("check: {w}"));
         if self.groups.len() != n.div_ceil(GROUP) {

@@ -7,6 +7,7 @@ mod iter;
 mod list;
 mod region;
 mod seq;
+mod tail;
 mod vec;
 
 pub use iter::{Chunks, Iter, VecIter};
