@@ -271,9 +271,22 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok((off, pos - off))
     }
 
+    /// The data offset of group `g`, checked against the data's length (the
+    /// groups region is not checksummed: a damaged offset must be an error,
+    /// not an overflow or a read outside the data).
     fn group_offset(&self, g: u64) -> Result<u64> {
         let b = self.groups.unit_at(&self.seq.store, g)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        let off = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        if off > self.data.len() {
+            return Err(self.bad_group(g, off));
+        }
+        Ok(off)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_group(&self, g: u64, off: u64) -> Error {
+        self.corrupt(format!("group {g} starts at data offset {off}, past the data's {} bytes", self.data.len()))
     }
 
     fn corrupt(&self, what: String) -> Error {
@@ -1308,5 +1321,35 @@ impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a EmList<T> {
 
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    /// Regression: a group offset read from a damaged groups region was used
+    /// unchecked; one near `u64::MAX` overflowed the position arithmetic (a
+    /// panic), one past the data read outside the region.
+    #[test]
+    fn a_damaged_group_offset_is_a_corruption_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-damaged-offset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut l: EmList<String> = EmList::open(&dir).unwrap();
+        l.extend((0..40).map(|i| format!("element {i}"))).unwrap();
+        l.flush().unwrap();
+        for bad in [u64::MAX, u64::MAX - 3, 1 << 40, l.data.len() + 1] {
+            l.groups.write(&mut l.seq.store, 1, &bad.to_le_bytes()).unwrap();
+            for i in 16..32 {
+                match l.get(i) {
+                    Err(Error::Corrupted { what, .. }) => assert!(what.contains("group 1"), "{what}"),
+                    other => panic!("offset {bad:#x}, element {i}: expected Corrupted, got {other:?}"),
+                }
+            }
+            assert!(l.check().is_err(), "offset {bad:#x}: check reports it");
+        }
+        l.closed = true; // do not commit the damage
+        drop(l);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
