@@ -739,10 +739,14 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// ```
     pub fn iter_range(&self, range: impl RangeBounds<usize>) -> Option<Iter<'_, T>> {
         let r = resolve(range, self.len())?;
-        if r.len() > 1 << 16 {
-            self.seq.store.advise_sequential(true);
-        }
         Some(Iter::new(self, r))
+    }
+
+    /// Advises the kernel that the list will be read in order (or, with `false`, no longer).
+    pub(crate) fn advise(&self, sequential: bool) {
+        let store = &self.seq.store;
+        self.data.region.advise(store, 0..self.data.region.len(), sequential);
+        self.codes.region.advise(store, 0..self.codes.region.len(), sequential);
     }
 
     /// Element `i < len` for an iterator standing at `cursor`.
