@@ -77,6 +77,10 @@ pub(crate) struct Store {
     /// Test hook: the next commit's data sync fails as an fsync error would.
     #[cfg(test)]
     pub(crate) fail_next_sync: bool,
+    /// Test hook: after this many more allocations succeed, the next fails as
+    /// a full disk would (`Error::Full`); `None` never fails.
+    #[cfg(test)]
+    pub(crate) fail_alloc_after: Option<u64>,
 }
 
 fn seg_path(dir: &Path, i: usize) -> PathBuf {
@@ -144,6 +148,8 @@ impl Store {
             changed: false,
             #[cfg(test)]
             fail_next_sync: false,
+            #[cfg(test)]
+            fail_alloc_after: None,
         };
         store.load_segments()?;
         Ok(store)
@@ -491,9 +497,28 @@ impl Store {
         self.segs[seg].dirty[(p / 64) as usize] >> (p % 64) & 1 == 1
     }
 
+    /// Test hook: fails the allocation as a full disk would, once
+    /// `fail_alloc_after` allocations have succeeded.
+    #[cfg(test)]
+    fn injected_failure(&mut self) -> Result<()> {
+        match self.fail_alloc_after {
+            Some(0) => {
+                self.fail_alloc_after = None;
+                Err(Error::Full { path: self.dir.clone(), what: "injected allocation failure".into() })
+            }
+            Some(n) => {
+                self.fail_alloc_after = Some(n - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Allocates `n` contiguous pages, growing the store if no free extent holds them.
     pub(crate) fn alloc_pages(&mut self, n: u64) -> Result<u64> {
         self.writable()?;
+        #[cfg(test)]
+        self.injected_failure()?;
         let start = match self.free.take(n) {
             Some(start) => start,
             None => {
@@ -528,6 +553,8 @@ impl Store {
             return self.alloc_pages(pages_for(len));
         }
         self.writable()?;
+        #[cfg(test)]
+        self.injected_failure()?;
         let class = slab::class_of(len);
         if let Some(a) = self.slabs.alloc(class) {
             self.changed = true;

@@ -333,7 +333,12 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn decode(&self, body: &[u8], i: u64) -> Result<T> {
         match postcard::take_from_bytes::<T>(body) {
             Ok((v, [])) => Ok(v),
-            Ok((_, rest)) => Err(self.corrupt(format!("element {i}: {} bytes left after decoding", rest.len()))),
+            // Bytes left over: the element is not a `T` (a store written with another type).
+            Ok((_, rest)) => Err(Error::Decode {
+                path: self.seq.store.dir().to_path_buf(),
+                what: format!("element {i} ({} bytes left over)", rest.len()),
+                source: postcard::Error::DeserializeBadEncoding,
+            }),
             Err(source) => {
                 Err(Error::Decode { path: self.seq.store.dir().to_path_buf(), what: format!("element {i}"), source })
             }

@@ -124,7 +124,10 @@ impl Region {
     /// chunk, of a shadow, or of the units before the next shadow), at most to `len`.
     #[inline]
     pub(crate) fn run<'s>(&self, store: &'s Store, i: u64) -> Result<&'s [u8]> {
-        debug_assert!(i < self.len && self.unit > 0);
+        // Positions come from stored offsets and lengths: damaged ones are an error, not a panic.
+        if i >= self.len || self.unit == 0 {
+            return Err(self.out_of_range(store, i, 1));
+        }
         let ch = &self.chunks[self.chunk_of(i)];
         let mut end = (ch.start + ch.cap).min(self.len);
         let mut addr = ch.addr + (i - ch.start) * self.unit;
@@ -143,7 +146,9 @@ impl Region {
     /// The bytes from the start of the contiguous run holding unit `end - 1`
     /// up to unit `end` (`0 < end <= len`): [`run`](Self::run) from the back.
     pub(crate) fn run_back<'s>(&self, store: &'s Store, end: u64) -> Result<&'s [u8]> {
-        debug_assert!(end > 0 && end <= self.len && self.unit > 0);
+        if end == 0 || end > self.len || self.unit == 0 {
+            return Err(self.out_of_range(store, end, 0));
+        }
         let last = end - 1;
         let ch = &self.chunks[self.chunk_of(last)];
         let mut start = ch.start;
@@ -163,6 +168,13 @@ impl Region {
         store.read(addr, ((end - start) * self.unit) as usize)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, store: &Store, i: u64, n: u64) -> Error {
+        let what = format!("units {i}..+{n} of a region of {} units of {} bytes", self.len, self.unit);
+        Error::corrupted(store.dir(), format!("reference to {what} lies outside it"))
+    }
+
     /// Unit `i < len`.
     #[inline]
     pub(crate) fn unit_at<'s>(&self, store: &'s Store, i: u64) -> Result<&'s [u8]> {
@@ -172,10 +184,13 @@ impl Region {
     /// The `n` units from `i` (`i + n <= len`): borrowed from the mapping when
     /// they are contiguous there, copied otherwise.
     pub(crate) fn bytes<'s>(&self, store: &'s Store, i: u64, n: u64) -> Result<Cow<'s, [u8]>> {
-        let want = (n * self.unit) as usize;
         if n == 0 || self.unit == 0 {
             return Ok(Cow::Borrowed(&[]));
         }
+        if i.checked_add(n).is_none_or(|end| end > self.len) {
+            return Err(self.out_of_range(store, i, n));
+        }
+        let want = (n * self.unit) as usize;
         let first = self.run(store, i)?;
         if first.len() >= want {
             return Ok(Cow::Borrowed(&first[..want]));
