@@ -24,6 +24,7 @@ use crate::error::Result;
 /// let mut chunks: emds::emlist::Chunks<'_, u32> = v.chunks();
 /// assert_eq!(chunks.next(), Some(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9][..]));
 /// assert_eq!(chunks.next(), None);
+/// # drop(chunks);
 /// # drop(v);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
@@ -138,6 +139,7 @@ impl<T: Pod> Drop for Chunks<'_, T> {
 /// assert_eq!(it.next_back(), Some(9));
 /// assert_eq!(it.len(), 8);
 /// assert_eq!(it.nth(5), Some(6));
+/// # drop(it);
 /// # drop(v);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
@@ -244,6 +246,7 @@ impl<T: Pod> FusedIterator for VecIter<'_, T> {}
 /// assert_eq!(it.next().transpose()?, Some("a".to_string()));
 /// assert_eq!(it.next_back().transpose()?, Some("c".to_string()));
 /// assert_eq!(it.len(), 1);
+/// # drop(it);
 /// # drop(l);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
