@@ -406,11 +406,13 @@ fn garbage_around_the_table(dir: &Path, seed: u64) {
 
 /// Regression: EmList::push on a list whose data segments hold garbage panicked
 /// (a debug assertion in `Region::run`, reached from `move_tail_to_end` with a
-/// stored offset past the data) instead of returning an error.
+/// stored offset past the data) instead of returning an error; so did reads
+/// through the in-memory tail of pushed elements (a slice past the buffer in
+/// `Buffered::bytes`).
 #[test]
 fn emlist_push_on_garbage_data_is_an_error_not_a_panic() {
     let dir = TempDir::new("garbage-list");
-    for seed in 0..8u64 {
+    for seed in 0..24u64 {
         let store = dir.join(&seed.to_string());
         let mut l: EmList<Vec<u8>> = EmList::open_with(&store, &common::small_segments()).unwrap();
         let mut rng = Rng(seed);
@@ -425,6 +427,13 @@ fn emlist_push_on_garbage_data_is_an_error_not_a_panic() {
         let _ = drain(l.iter(), 1 << 30);
         let _ = l.check();
         let _ = l.push(vec![1; 100]);
+        // Reads that reach the in-memory tail of pushed elements through damaged offsets.
+        for i in [0, n / 2, n.saturating_sub(1), n, n + 1] {
+            let _ = l.get(i);
+        }
+        let _ = drain(l.iter(), 1 << 30);
+        let _ = l.push(vec![3; 10]);
+        let _ = l.set(n, vec![4; 7]);
         let _ = l.set(0, vec![2; 5000]);
         let _ = l.pop();
         let _ = l.truncate(n / 2);

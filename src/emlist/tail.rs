@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::region::Region;
 use crate::alloc::Store;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Bytes the buffer collects before it is moved into the store.
 const SPILL: usize = 256 << 10;
@@ -38,7 +38,21 @@ impl Buffered {
     #[inline]
     pub(crate) fn run<'a>(&'a self, store: &'a Store, i: u64) -> Result<&'a [u8]> {
         let held = self.region.len();
-        if i < held { self.region.run(store, i) } else { Ok(&self.pend[((i - held) * self.unit) as usize..]) }
+        if i < held {
+            return self.region.run(store, i);
+        }
+        // Positions come from stored offsets and lengths: damaged ones are an error, not a panic.
+        if i >= self.len() {
+            return Err(self.out_of_range(store, i, 1));
+        }
+        Ok(&self.pend[((i - held) * self.unit) as usize..])
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, store: &Store, i: u64, n: u64) -> Error {
+        let what = format!("units {i}..+{n} of a region of {} units of {} bytes", self.len(), self.unit);
+        Error::corrupted(store.dir(), format!("reference to {what} lies outside it"))
     }
 
     /// Unit `i < len`.
@@ -50,6 +64,9 @@ impl Buffered {
     /// The `n` units from `i` (`i + n <= len`), borrowed where contiguous.
     pub(crate) fn bytes<'a>(&'a self, store: &'a Store, i: u64, n: u64) -> Result<Cow<'a, [u8]>> {
         let held = self.region.len();
+        if i.checked_add(n).is_none_or(|end| end > self.len()) {
+            return Err(self.out_of_range(store, i, n));
+        }
         if i + n <= held {
             return self.region.bytes(store, i, n);
         }
