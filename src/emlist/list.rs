@@ -271,9 +271,22 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok((off, pos - off))
     }
 
+    /// The data offset of group `g`, checked against the data's length (the
+    /// groups region is not checksummed: a damaged offset must be an error,
+    /// not an overflow or a read outside the data).
     fn group_offset(&self, g: u64) -> Result<u64> {
         let b = self.groups.unit_at(&self.seq.store, g)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        let off = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        if off > self.data.len() {
+            return Err(self.bad_group(g, off));
+        }
+        Ok(off)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_group(&self, g: u64, off: u64) -> Error {
+        self.corrupt(format!("group {g} starts at data offset {off}, past the data's {} bytes", self.data.len()))
     }
 
     fn corrupt(&self, what: String) -> Error {
@@ -898,13 +911,18 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     }
 
     /// Rewrites the data without dead bytes when more than half of it (and more
-    /// than a megabyte) is dead.
+    /// than a megabyte) is dead. Compaction only saves space: if the store
+    /// has no room for the copy (a full disk), the list stays as it is, the
+    /// operation that called this has succeeded, and a later one tries again.
     fn maybe_compact(&mut self) -> Result<()> {
         let dead = self.data.len().saturating_sub(self.live_bytes);
         if dead <= COMPACT_SLACK || dead <= self.live_bytes {
             return Ok(());
         }
-        self.compact()
+        match self.compact() {
+            Err(Error::Full { .. } | Error::Io { .. }) => Ok(()),
+            r => r,
+        }
     }
 
     #[cold]
@@ -917,8 +935,9 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let store = &mut self.seq.store;
         let (mut data, mut groups) = (data, groups);
         if let Err(e) = r {
-            data.truncate(store, 0)?;
-            groups.truncate(store, 0)?;
+            // `truncate` would keep chunks past a length of 0.
+            data.release(store)?;
+            groups.release(store)?;
             return Err(e);
         }
         std::mem::swap(&mut self.data.region, &mut data);
@@ -992,6 +1011,13 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn truncate(&mut self, len: usize) -> Result<()> {
+        self.truncate_keeping_dead(len)?;
+        self.maybe_compact()
+    }
+
+    /// [`truncate`](Self::truncate) without compaction: it only frees, so it
+    /// cannot fail for lack of space.
+    fn truncate_keeping_dead(&mut self, len: usize) -> Result<()> {
         self.seq.store.writable()?;
         let n = len as u64;
         let old = self.codes.len();
@@ -1032,7 +1058,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         }
         self.live_bytes = self.live_bytes.saturating_sub(removed);
         (self.tail_off, self.tail_bytes) = (tail_off, tail_bytes);
-        self.maybe_compact()
+        Ok(())
     }
 
     /// Removes every element and frees their space.
@@ -1113,15 +1139,39 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             let (code, stored) = self.raw(i as u64)?;
             moved.push((code, stored));
         }
-        self.truncate(index)?;
-        if let Some(b) = first {
-            self.push_encoded(b)?;
+        // Everything that needs space happens before the cut: the buffers are
+        // moved into the store, and the group the rewrite continues (whose
+        // offset moves if its data is copied to the end) is made writable.
+        // After the cut the elements go to the in-memory buffers, held
+        // without spilling, so that nothing can fail half-way and lose the
+        // elements after `index` (which the next flush would then commit).
+        self.spill()?;
+        if !(index as u64).is_multiple_of(GROUP) {
+            self.groups.make_writable(&mut self.seq.store, index as u64 / GROUP, 1)?;
         }
-        for (code, stored) in moved {
-            let body = if code == LONG { &stored[8..] } else { &stored[..] };
-            self.push_encoded(body)?;
+        self.truncate_keeping_dead(index)?;
+        self.hold(true);
+        let mut r = Ok(());
+        for body in first
+            .into_iter()
+            .chain(moved.iter().map(|(code, stored)| if *code == LONG { &stored[8..] } else { &stored[..] }))
+        {
+            r = self.push_encoded(body);
+            if r.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.hold(false);
+        r?;
+        self.maybe_compact()
+    }
+
+    /// Holds appends in the in-memory buffers (`true`) or lets them spill
+    /// into the store when full again (`false`).
+    fn hold(&mut self, on: bool) {
+        self.data.hold(on);
+        self.codes.hold(on);
+        self.groups.hold(on);
     }
 
     /// Inserts `value` at `index`, shifting the elements after it: O(len - index).
@@ -1130,8 +1180,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     ///
     /// [`Error::IndexOutOfBounds`] if `index > len()`, otherwise as for
     /// [`push`](Self::push). If `Serialize` fails or the store cannot claim the
-    /// space, the list is unchanged; an I/O error while shifting may leave the
-    /// elements after `index` missing from the handle (the last flush is intact).
+    /// space, the list is unchanged.
     ///
     /// # Examples
     ///
@@ -1303,6 +1352,14 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     }
 }
 
+#[cfg(test)]
+impl<T: Serialize + DeserializeOwned> EmList<T> {
+    /// The store, for tests that inject failures.
+    pub(crate) fn store_mut(&mut self) -> &mut crate::alloc::Store {
+        &mut self.seq.store
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Drop for EmList<T> {
     fn drop(&mut self) {
         if !self.closed && !self.seq.store.is_read_only() {
@@ -1320,5 +1377,35 @@ impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a EmList<T> {
 
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    /// Regression: a group offset read from a damaged groups region was used
+    /// unchecked; one near `u64::MAX` overflowed the position arithmetic (a
+    /// panic), one past the data read outside the region.
+    #[test]
+    fn a_damaged_group_offset_is_a_corruption_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-damaged-offset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut l: EmList<String> = EmList::open(&dir).unwrap();
+        l.extend((0..40).map(|i| format!("element {i}"))).unwrap();
+        l.flush().unwrap();
+        for bad in [u64::MAX, u64::MAX - 3, 1 << 40, l.data.len() + 1] {
+            l.groups.write(&mut l.seq.store, 1, &bad.to_le_bytes()).unwrap();
+            for i in 16..32 {
+                match l.get(i) {
+                    Err(Error::Corrupted { what, .. }) => assert!(what.contains("group 1"), "{what}"),
+                    other => panic!("offset {bad:#x}, element {i}: expected Corrupted, got {other:?}"),
+                }
+            }
+            assert!(l.check().is_err(), "offset {bad:#x}: check reports it");
+        }
+        l.closed = true; // do not commit the damage
+        drop(l);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,6 +10,9 @@ mod seq;
 mod tail;
 mod vec;
 
+#[cfg(test)]
+mod fault_tests;
+
 pub use iter::{Chunks, Iter, VecIter};
 pub use list::EmList;
 pub use vec::EmVec;

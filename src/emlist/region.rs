@@ -405,6 +405,21 @@ impl Region {
         Ok(())
     }
 
+    /// Frees every chunk and shadow of a region that is being discarded
+    /// (whatever its length: a failed append may have left chunks at length 0).
+    pub(crate) fn release(&mut self, store: &mut Store) -> Result<()> {
+        self.len = 0;
+        self.tail = None;
+        self.written_back = 0;
+        self.prune(store)?;
+        while let Some(ch) = self.chunks.pop() {
+            self.cap = ch.start;
+            self.dir.truncate(self.cap.div_ceil(self.min_chunk) as usize);
+            store.free_pages(ch.addr, ch.cap * self.unit / PAGE)?;
+        }
+        Ok(())
+    }
+
     /// Drops and frees the shadows of blocks wholly past the length: they
     /// hold no unit of the region. A rewrite that lowers the length with
     /// [`set_len`](Self::set_len) and appends less than before leaves such

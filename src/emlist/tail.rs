@@ -20,13 +20,16 @@ pub(crate) struct Buffered {
     unit: u64,
     /// `unit` is `1 << shift`.
     shift: u32,
+    /// Appends stay in the buffer however large it grows: an operation that
+    /// must not fail half-way for lack of space (see `EmList::rewrite_tail`).
+    held: bool,
 }
 
 impl Buffered {
     /// `unit` must be a power of two.
     pub(crate) fn new(region: Region, unit: u64) -> Self {
         debug_assert!(unit.is_power_of_two());
-        Buffered { region, pend: Vec::new(), unit, shift: unit.trailing_zeros() }
+        Buffered { region, pend: Vec::new(), unit, shift: unit.trailing_zeros(), held: false }
     }
 
     #[inline]
@@ -84,7 +87,7 @@ impl Buffered {
     /// nothing changed.
     #[inline]
     pub(crate) fn append(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
-        if self.pend.len() + bytes.len() > SPILL && !self.pend.is_empty() {
+        if self.pend.len() + bytes.len() > SPILL && !self.pend.is_empty() && !self.held {
             self.spill(store)?;
         }
         self.pend.extend_from_slice(bytes);
@@ -96,6 +99,12 @@ impl Buffered {
     #[inline]
     pub(crate) fn room(&mut self, store: &mut Store) -> Result<()> {
         if self.pend.len() >= SPILL { self.spill(store) } else { Ok(()) }
+    }
+
+    /// Holds appends in the buffer (`true`), or lets [`append`](Self::append)
+    /// spill a full buffer again (`false`).
+    pub(crate) fn hold(&mut self, on: bool) {
+        self.held = on;
     }
 
     /// The buffer, to append to in place (after [`room`](Self::room)).
