@@ -1,8 +1,9 @@
 //! Kill -9: child processes run random workloads on `EmDict`, `EmList` and
 //! `EmVec` (inserts, overwrites, removals, growth across segments, large
 //! values, flushes) and are SIGKILLed at random moments, right after a flush
-//! begins, right before a large write that grows the store, and during start-up
-//! and open. Every reopen must equal the model at the last flush the child
+//! begins, right before a large write that grows the store, within the first
+//! 1.5 ms of opening the store (a read-write open of an `EmList`/`EmVec` state
+//! with shadows writes), and during start-up. Every reopen must equal the model at the last flush the child
 //! completed, or at the one in flight if its meta record landed, pass
 //! `check()`, and accept the next child's writes.
 //!
@@ -27,6 +28,8 @@ enum Moment {
     InFlush(u64),
     /// Right after the child announces a large write (growth) in its n-th batch.
     BeforeLarge(u64),
+    /// This long after the child announces that it starts to open the store.
+    InOpen(Duration),
 }
 
 /// The child: opens the store, reads it as its model, then runs batches of
@@ -35,6 +38,7 @@ enum Moment {
 fn run_child<S: Subject>() {
     let dir = common::arg("EMDS_DIR");
     let seed: u64 = common::arg("EMDS_CHILD_SEED").parse().unwrap();
+    common::say("S");
     let mut h = common::retry_locked(|| S::open(dir.as_ref())).expect("child: open");
     let mut model = S::read(&h).expect("child: read at open");
     common::say("O");
@@ -74,6 +78,7 @@ struct Tally {
     before_open: usize,
     targeted_flush: usize,
     targeted_growth: usize,
+    targeted_open: usize,
 }
 
 fn kill_rounds<S: Subject>(kills: usize) {
@@ -84,13 +89,14 @@ fn kill_rounds<S: Subject>(kills: usize) {
     let mut tally = Tally::default();
     for round in 0..kills {
         let child_seed = rng.next();
-        let moment = match rng.below(10) {
-            0..=4 => Moment::Random(Duration::from_micros(match rng.below(4) {
+        let moment = match rng.below(20) {
+            0..=8 => Moment::Random(Duration::from_micros(match rng.below(4) {
                 0 => rng.below(15_000),
                 _ => rng.range(15_000, 120_000),
             })),
-            5..=7 => Moment::InFlush(rng.range(1, 4)),
-            _ => Moment::BeforeLarge(rng.range(1, 6)),
+            9..=14 => Moment::InFlush(rng.range(1, 4)),
+            15..=17 => Moment::BeforeLarge(rng.range(1, 6)),
+            _ => Moment::InOpen(Duration::from_micros(rng.below(1500))),
         };
         let context = format!("{} round {round}, seed {seed:#x}, child seed {child_seed}, {moment:?}", S::NAME);
         let mut cmd = common::child("child", S::NAME);
@@ -119,6 +125,11 @@ fn kill_rounds<S: Subject>(kills: usize) {
                 }
                 ("L", Moment::BeforeLarge(k)) if n >= k => {
                     tally.targeted_growth += 1;
+                    break;
+                }
+                ("S", Moment::InOpen(d)) => {
+                    common::sleep(d);
+                    tally.targeted_open += 1;
                     break;
                 }
                 _ => {}
