@@ -6,6 +6,7 @@
 `graph500` reads the `--json` files of `cargo run --release --example graph500` (one per scale) and
 writes docs/img/graph500-ratios.svg (emds time over in-memory time, BFS and PageRank, per scale)
 and docs/img/graph500-rates.svg (TEPS and PageRank edges per second, emds beside in-memory).
+`graph500-table` prints the README's Markdown table from the same files.
 `bar_chart` is generic: other benchmarks can add a subcommand that feeds it their ratio tables.
 """
 
@@ -127,14 +128,86 @@ def graph500(paths, out_dir):
         print(os.path.join(out_dir, name))
 
 
+def mib(b):
+    return f"{b / 1048576:,.0f} MiB" if b < 10 * 1073741824 else f"{b / 1073741824:,.1f} GiB"
+
+
+def graph500_table(paths):
+    """The README's Graph500 table, in Markdown, from the JSON outputs."""
+    runs = sorted((json.load(open(p)) for p in paths), key=lambda r: r["scale"])
+    rows = [
+        "| scale | edges | on disk | build (CPU) | BFS TEPS emds / in-memory | BFS ratio | "
+        "PageRank s/iter emds / in-memory | PageRank ratio | cold neighbour query median / p99 | "
+        "peak RSS walk (anonymous) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        b = r.get("build")
+        build = f"{b['wall_s']:.1f} s ({b['cpu_s']:.1f} s)" if b else "reopened"
+        be = r.get("bfs_emds_paired", r["bfs_emds"])
+        bm = r.get("bfs_mem")
+        pe = r.get("pagerank_emds_paired", r["pagerank_emds"])
+        pm = r.get("pagerank_mem")
+        q = r.get("neighbour_queries")
+        def ratio(k):
+            if k not in r:
+                return "n/a"
+            med = r.get(k + "_median")
+            return f"{r[k]:.2f}x" + (f" ({med:.2f}x)" if med is not None else "")
+        rows.append(
+            "| {} | {:,} | {} | {} | {:.0f} M / {} | {} | {:.3f} / {} | {} | {} | {} ({}) |".format(
+                r["scale"],
+                r["edges"],
+                mib(r["disk_bytes"]),
+                build,
+                be["teps_hmean"] / 1e6,
+                f"{bm['teps_hmean'] / 1e6:.0f} M" if bm else "n/a",
+                ratio("bfs_ratio"),
+                pe["mean_s_per_iter"],
+                f"{pm['mean_s_per_iter']:.3f}" if pm else "n/a",
+                ratio("pagerank_ratio"),
+                f"{q['cold_median_us']:.1f} us / {q['cold_p99_us']:,.0f} us" if q else "n/a",
+                mib(r["walk_peak_rss_bytes"]),
+                mib(r["walk_anon_rss_bytes"]),
+            )
+        )
+    print("\n".join(rows))
+    print()
+    rows = [
+        "| scale | build wall | CPU (all threads) | main thread waiting for a CPU | main thread blocked | "
+        "store written at | disk write (dd + fsync) | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        b = r.get("build")
+        if not b:
+            continue
+        bw = b.get("disk_write_bw_bytes_per_s")
+        rows.append(
+            "| {} | {:.1f} s | {:.1f} s | {} | {} | {:.0f} MiB/s | {} | {} |".format(
+                r["scale"],
+                b["wall_s"],
+                b["cpu_s"],
+                f"{b['main_thread_cpu_wait_s']:.1f} s" if "main_thread_cpu_wait_s" in b else "not measured",
+                f"{b['main_thread_blocked_s']:.1f} s" if "main_thread_blocked_s" in b else "not measured",
+                b["store_write_bytes_per_s"] / 1048576,
+                f"{bw / 1048576:.0f} MiB/s" if bw else "n/a",
+                b["bound"],
+            )
+        )
+    print("\n".join(rows))
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["graph500"])
+    ap.add_argument("kind", choices=["graph500", "graph500-table"])
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--out", default="docs/img")
     a = ap.parse_args(argv)
     if a.kind == "graph500":
         graph500(a.inputs, a.out)
+    elif a.kind == "graph500-table":
+        graph500_table(a.inputs)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,18 @@ pub struct Phase {
     pub wall: Duration,
     /// CPU time of all the process's threads.
     pub cpu: Duration,
+    /// The main thread's time on a CPU.
+    pub main_cpu: Duration,
+    /// The main thread's time runnable but waiting for a CPU (others' load).
+    pub main_wait: Duration,
+}
+
+impl Phase {
+    /// Time the main thread was neither running nor waiting for a CPU: blocked, on page faults,
+    /// writeback throttling and fsync (or on the generator's helper threads).
+    pub fn blocked(&self) -> Duration {
+        self.wall.saturating_sub(self.main_cpu + self.main_wait)
+    }
 }
 
 /// What a build did.
@@ -54,6 +66,16 @@ impl BuildReport {
     pub fn cpu(&self) -> Duration {
         self.phases.iter().map(|p| p.cpu).sum()
     }
+
+    /// Total time the main thread waited for a CPU.
+    pub fn main_wait(&self) -> Duration {
+        self.phases.iter().map(|p| p.main_wait).sum()
+    }
+
+    /// Total time the main thread was blocked.
+    pub fn blocked(&self) -> Duration {
+        self.phases.iter().map(Phase::blocked).sum()
+    }
 }
 
 struct Clock {
@@ -61,21 +83,37 @@ struct Clock {
     anon: u64,
     wall: Instant,
     cpu: Duration,
+    sched: (Duration, Duration),
 }
 
 impl Clock {
     fn new() -> Self {
-        Clock { phases: Vec::new(), anon: 0, wall: Instant::now(), cpu: sys::cpu_time() }
+        Clock { phases: Vec::new(), anon: 0, wall: Instant::now(), cpu: sys::cpu_time(), sched: sys::thread_sched() }
     }
 
     fn lap(&mut self, name: &'static str) {
         let cpu = sys::cpu_time();
         self.anon = self.anon.max(sys::rss_anon());
-        let p = Phase { name, wall: self.wall.elapsed(), cpu: cpu.saturating_sub(self.cpu) };
-        println!("  {:<10} {:>9.2} s wall {:>9.2} s CPU", p.name, p.wall.as_secs_f64(), p.cpu.as_secs_f64());
+        let sched = sys::thread_sched();
+        let p = Phase {
+            name,
+            wall: self.wall.elapsed(),
+            cpu: cpu.saturating_sub(self.cpu),
+            main_cpu: sched.0.saturating_sub(self.sched.0),
+            main_wait: sched.1.saturating_sub(self.sched.1),
+        };
+        println!(
+            "  {:<10} {:>9.2} s wall {:>9.2} s CPU {:>9.2} s waiting for a CPU {:>9.2} s blocked",
+            p.name,
+            p.wall.as_secs_f64(),
+            p.cpu.as_secs_f64(),
+            p.main_wait.as_secs_f64(),
+            p.blocked().as_secs_f64()
+        );
         self.phases.push(p);
         self.wall = Instant::now();
         self.cpu = cpu;
+        self.sched = sched;
     }
 }
 

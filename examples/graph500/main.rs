@@ -164,6 +164,7 @@ fn walk(args: &Args, dir: &Path, run: &mut Run) -> Result<(), BoxError> {
     for _ in 0..args.pr_iters {
         run.pr_emds.push(pr.step(&g));
     }
+    run.walk_anon_rss = run.walk_anon_rss.max(sys::rss_anon());
     let emds_ranks = pr.ranks().to_vec();
     drop(pr);
     run.pr_sum = emds_ranks.iter().sum();
@@ -282,7 +283,7 @@ fn search_all<G: Graph>(
     let pb = bar(roots.len() as u64, label);
     let mut parent = vec![0u32; g.vertices()];
     let mut work = Work::default();
-    let mut level = Vec::new();
+    let (mut level, mut lp) = (Vec::new(), Vec::new());
     let mut runs = BfsRuns::default();
     let mut hashes = Vec::new();
     for (i, &root) in roots.iter().enumerate() {
@@ -294,7 +295,7 @@ fn search_all<G: Graph>(
         if let Some((store, limit, run)) = check.as_mut() {
             if i < *limit {
                 let t = Instant::now();
-                let inside = validate::validate(&parent, root, store.edges.chunks(), &mut level, |_| {})
+                let inside = validate::validate(&parent, root, store.edges.chunks(), &mut level, &mut lp, |_| {})
                     .map_err(|e| format!("the BFS tree from root {root} fails validation: {e}"))?;
                 if inside != edges {
                     return Err(

@@ -134,6 +134,21 @@ impl Run {
         Some(per_iter(self.pr_emds_paired.as_ref()?).0 / per_iter(self.pr_mem.as_ref()?).0)
     }
 
+    /// The median over roots of emds time over in-memory time (robust to load spikes).
+    pub fn bfs_ratio_median(&self) -> Option<f64> {
+        let (e, m) = (self.bfs_emds_paired.as_ref()?, self.bfs_mem.as_ref()?);
+        let r: Vec<f64> =
+            e.runs.iter().zip(&m.runs).map(|(a, b)| a.time.as_secs_f64() / b.time.as_secs_f64()).collect();
+        Some(median_p99(&r).0)
+    }
+
+    /// The median over iterations of emds time over in-memory time.
+    pub fn pr_ratio_median(&self) -> Option<f64> {
+        let (e, m) = (self.pr_emds_paired.as_ref()?, self.pr_mem.as_ref()?);
+        let r: Vec<f64> = e.iter().zip(m).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
+        Some(median_p99(&r).0)
+    }
+
     fn disk_total(&self) -> u64 {
         self.disk.iter().map(|d| d.1).sum()
     }
@@ -176,12 +191,27 @@ impl Run {
                 "           store written at {:.0} MiB/s; disk write bandwidth (dd+fsync) {bw}: {verdict}",
                 rate / MIB
             );
+            let _ = writeln!(
+                s,
+                "           main thread: {:.2} s waiting for a CPU (shared machine), {:.2} s blocked (I/O, faults, fsync)",
+                b.main_wait().as_secs_f64(),
+                b.blocked().as_secs_f64()
+            );
             let phases: Vec<String> = b
                 .phases
                 .iter()
-                .map(|p| format!("{} {:.2}/{:.2}", p.name, p.wall.as_secs_f64(), p.cpu.as_secs_f64()))
+                .map(|p| {
+                    format!(
+                        "{} {:.2}/{:.2}/{:.2}/{:.2}",
+                        p.name,
+                        p.wall.as_secs_f64(),
+                        p.cpu.as_secs_f64(),
+                        p.main_wait.as_secs_f64(),
+                        p.blocked().as_secs_f64()
+                    )
+                })
                 .collect();
-            let _ = writeln!(s, "           phases (wall/CPU s): {}", phases.join(", "));
+            let _ = writeln!(s, "           phases (wall/CPU/CPU wait/blocked s): {}", phases.join(", "));
         }
         let _ = writeln!(
             s,
@@ -204,10 +234,11 @@ impl Run {
         if let (Some(mem), Some(pe)) = (&self.bfs_mem, &self.bfs_emds_paired) {
             let _ = writeln!(
                 s,
-                "           alternating with in-memory: emds TEPS {}, in-memory TEPS {}: emds/in-memory time {:.2}x",
+                "           alternating with in-memory: emds TEPS {}, in-memory TEPS {}: emds/in-memory time {:.2}x (median per root {:.2}x)",
                 si(pe.teps_hmean()),
                 si(mem.teps_hmean()),
-                self.bfs_ratio().unwrap_or(0.0)
+                self.bfs_ratio().unwrap_or(0.0),
+                self.bfs_ratio_median().unwrap_or(0.0)
             );
         }
         let (mean, med) = per_iter(&self.pr_emds);
@@ -220,10 +251,11 @@ impl Run {
         if let (Some(pr), Some(pe)) = (&self.pr_mem, &self.pr_emds_paired) {
             let _ = writeln!(
                 s,
-                "           alternating with in-memory: emds {:.4} s/iteration, in-memory {:.4}: emds/in-memory {:.2}x",
+                "           alternating with in-memory: emds {:.4} s/iteration, in-memory {:.4}: emds/in-memory {:.2}x (median per iteration {:.2}x)",
                 per_iter(pe).0,
                 per_iter(pr).0,
-                self.pr_ratio().unwrap_or(0.0)
+                self.pr_ratio().unwrap_or(0.0),
+                self.pr_ratio_median().unwrap_or(0.0)
             );
         }
         if let Some(q) = &self.queries {
@@ -261,12 +293,19 @@ impl Run {
         if b.wall() < Duration::from_secs(1) {
             return Some("too short to tell what bounds it");
         }
-        let cpu_share = b.cpu().as_secs_f64() / b.wall().as_secs_f64();
-        let io_share = self.disk_write_bw.map(|bw| self.disk_total() as f64 / bw / b.wall().as_secs_f64());
-        Some(match io_share {
-            Some(io) if io > 0.7 => "bounded by the disk",
-            _ if cpu_share > 0.7 => "bounded by the CPU",
-            _ => "neither saturated (waiting on page faults/writeback or a shared CPU)",
+        let wall = b.wall().as_secs_f64();
+        let cpu_share = b.cpu().as_secs_f64() / wall;
+        let wait_share = b.main_wait().as_secs_f64() / wall;
+        let blocked_share = b.blocked().as_secs_f64() / wall;
+        let io_share = self.disk_write_bw.map_or(0.0, |bw| self.disk_total() as f64 / bw / wall);
+        Some(if io_share > 0.7 || blocked_share > 0.5 {
+            "bounded by the disk"
+        } else if cpu_share + wait_share > 0.7 && wait_share > 0.25 {
+            "bounded by the CPU, shared with other processes"
+        } else if cpu_share > 0.7 {
+            "bounded by the CPU"
+        } else {
+            "neither the CPU nor the disk saturated"
         })
     }
 
@@ -297,6 +336,8 @@ impl Run {
             let mut bo = Obj::default();
             bo.n("wall_s", b.wall().as_secs_f64());
             bo.n("cpu_s", b.cpu().as_secs_f64());
+            bo.n("main_thread_cpu_wait_s", b.main_wait().as_secs_f64());
+            bo.n("main_thread_blocked_s", b.blocked().as_secs_f64());
             bo.n("edges_per_s", m.edges as f64 / b.wall().as_secs_f64());
             bo.n("store_write_bytes_per_s", self.disk_total() as f64 / b.wall().as_secs_f64());
             bo.n("io_written_bytes", b.io_written as f64);
@@ -309,9 +350,18 @@ impl Run {
             bo.s("bound", self.build_bound().unwrap_or("?"));
             let mut ph = Obj::default();
             for p in &b.phases {
-                ph.raw(p.name, format!("[{}, {}]", p.wall.as_secs_f64(), p.cpu.as_secs_f64()));
+                ph.raw(
+                    p.name,
+                    format!(
+                        "[{}, {}, {}, {}]",
+                        p.wall.as_secs_f64(),
+                        p.cpu.as_secs_f64(),
+                        p.main_wait.as_secs_f64(),
+                        p.blocked().as_secs_f64()
+                    ),
+                );
             }
-            bo.raw("phases_wall_cpu_s", ph.finish());
+            bo.raw("phases_wall_cpu_cpuwait_blocked_s", ph.finish());
             o.raw("build", bo.finish());
         }
         o.n("reopen_s", self.reopen.as_secs_f64());
@@ -363,6 +413,12 @@ impl Run {
         }
         if let Some(r) = self.pr_ratio() {
             o.n("pagerank_ratio", r);
+        }
+        if let Some(r) = self.bfs_ratio_median() {
+            o.n("bfs_ratio_median", r);
+        }
+        if let Some(r) = self.pr_ratio_median() {
+            o.n("pagerank_ratio_median", r);
         }
         o.n("walk_peak_rss_bytes", self.walk_peak_rss as f64);
         o.n("walk_anon_rss_bytes", self.walk_anon_rss as f64);

@@ -55,6 +55,14 @@ pub fn cpu_time() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// The calling thread's time on a CPU and time spent runnable but waiting for one
+/// (`/proc/thread-self/schedstat`): the second is what a shared machine costs.
+pub fn thread_sched() -> (Duration, Duration) {
+    let s = fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut it = s.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
+    (Duration::from_nanos(it.next().unwrap_or(0)), Duration::from_nanos(it.next().unwrap_or(0)))
+}
+
 /// Bytes this process caused to be read from and written to storage (`/proc/self/io`).
 pub fn io_bytes() -> (u64, u64) {
     let s = fs::read_to_string("/proc/self/io").unwrap_or_default();

@@ -10,13 +10,14 @@
 use crate::bfs::NONE;
 
 /// Validates `parent` (from a search from `root`) against the edge list given as in-order
-/// slices. Returns the number of input edges inside the component (self-loops excluded,
+/// slices (`level` and `lp` are scratch space, reused across calls). Returns the number of input edges inside the component (self-loops excluded,
 /// duplicates counted), or a message naming the first violation.
 pub fn validate<'a>(
     parent: &[u32],
     root: u32,
     edges: impl IntoIterator<Item = &'a [[u32; 2]]>,
     level: &mut Vec<u32>,
+    lp: &mut Vec<[u32; 2]>,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, String> {
     let n = parent.len();
@@ -25,7 +26,8 @@ pub fn validate<'a>(
     }
     levels(parent, root, level)?;
     // Level and parent side by side: one cache miss per endpoint in the edge scan below.
-    let lp: Vec<[u32; 2]> = level.iter().zip(parent).map(|(&l, &p)| [l, p]).collect();
+    lp.clear();
+    lp.extend(level.iter().zip(parent).map(|(&l, &p)| [l, p]));
     let mut tree_edge_seen = vec![0u64; n.div_ceil(64)];
     let mut inside = 0u64;
     for chunk in edges {
@@ -105,7 +107,7 @@ mod tests {
     use crate::kronecker::Kronecker;
 
     fn check(parent: &[u32], root: u32, edges: &[[u32; 2]]) -> Result<u64, String> {
-        validate(parent, root, [edges], &mut Vec::new(), |_| {})
+        validate(parent, root, [edges], &mut Vec::new(), &mut Vec::new(), |_| {})
     }
 
     #[test]

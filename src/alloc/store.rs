@@ -77,6 +77,10 @@ pub(crate) struct Store {
     /// Test hook: the next commit's data sync fails as an fsync error would.
     #[cfg(test)]
     pub(crate) fail_next_sync: bool,
+    /// Test hook: after this many more allocations succeed, the next fails as
+    /// a full disk would (`Error::Full`); `None` never fails.
+    #[cfg(test)]
+    pub(crate) fail_alloc_after: Option<u64>,
 }
 
 fn seg_path(dir: &Path, i: usize) -> PathBuf {
@@ -144,6 +148,8 @@ impl Store {
             changed: false,
             #[cfg(test)]
             fail_next_sync: false,
+            #[cfg(test)]
+            fail_alloc_after: None,
         };
         store.load_segments()?;
         Ok(store)
@@ -341,14 +347,21 @@ impl Store {
     }
 
     /// Fails unless writes are allowed: the store is read-write and not poisoned.
+    #[inline]
     pub(crate) fn writable(&self) -> Result<()> {
-        if self.read_only {
-            return Err(Error::ReadOnly { path: self.dir.clone() });
-        }
-        if let Some(cause) = &self.poisoned {
-            return Err(Error::Poisoned { path: self.dir.clone(), cause: cause.clone() });
+        if self.read_only || self.poisoned.is_some() {
+            return Err(self.not_writable());
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_writable(&self) -> Error {
+        match &self.poisoned {
+            Some(cause) if !self.read_only => Error::Poisoned { path: self.dir.clone(), cause: cause.clone() },
+            _ => Error::ReadOnly { path: self.dir.clone() },
+        }
     }
 
     /// The `len` bytes at `addr`, or a corruption error if they are not inside the store.
@@ -469,9 +482,28 @@ impl Store {
         self.segs[seg].dirty[(p / 64) as usize] >> (p % 64) & 1 == 1
     }
 
+    /// Test hook: fails the allocation as a full disk would, once
+    /// `fail_alloc_after` allocations have succeeded.
+    #[cfg(test)]
+    fn injected_failure(&mut self) -> Result<()> {
+        match self.fail_alloc_after {
+            Some(0) => {
+                self.fail_alloc_after = None;
+                Err(Error::Full { path: self.dir.clone(), what: "injected allocation failure".into() })
+            }
+            Some(n) => {
+                self.fail_alloc_after = Some(n - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Allocates `n` contiguous pages, growing the store if no free extent holds them.
     pub(crate) fn alloc_pages(&mut self, n: u64) -> Result<u64> {
         self.writable()?;
+        #[cfg(test)]
+        self.injected_failure()?;
         let start = match self.free.take(n) {
             Some(start) => start,
             None => {
@@ -506,6 +538,8 @@ impl Store {
             return self.alloc_pages(pages_for(len));
         }
         self.writable()?;
+        #[cfg(test)]
+        self.injected_failure()?;
         let class = slab::class_of(len);
         if let Some(a) = self.slabs.alloc(class) {
             self.changed = true;
@@ -703,6 +737,30 @@ impl Store {
         self.new_segments.clear();
         self.changed = false;
         Ok(())
+    }
+
+    /// Starts writing back the `len` bytes at `addr` (written since the last
+    /// commit, and not to be written again before it) without waiting, so the
+    /// next commit's data sync has less left to do. Only for durable stores;
+    /// a hint: errors are left for the commit's sync to report.
+    pub(crate) fn start_writeback(&self, addr: u64, len: u64) {
+        if !self.opts.durable || self.read_only {
+            return;
+        }
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len <= s.info.backed) {
+            let _ = os::start_writeback(&s.file, off, len);
+        }
+    }
+
+    /// Asks the kernel to map the `len` bytes at `addr` for writing at once,
+    /// before a large copy into them (see [`Mapping::prefault_write`]).
+    pub(crate) fn prefault_write(&self, addr: u64, len: usize) {
+        let (seg, off) = split(addr);
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len as u64 <= s.info.backed) {
+            let start = off & !(PAGE - 1);
+            s.map.prefault_write(start as usize, (off + len as u64 - start) as usize);
+        }
     }
 
     /// Advises the kernel that the store will be read sequentially (or, with

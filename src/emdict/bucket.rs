@@ -189,6 +189,17 @@ impl<'a> Bucket<'a> {
         PAGE - HEADER - arrays - self.used
     }
 
+    /// Whether an entry with these lengths (and variable-width data length
+    /// `len`) fits once an entry of data length `old_len` is removed.
+    pub(crate) fn has_room_without(&self, old_len: usize, klen: usize, vlen: usize, len: usize, inline: bool) -> bool {
+        if self.width != 0 {
+            // Removing an entry frees a slot.
+            inline && slot_width(klen, vlen).is_some_and(|w| w <= self.width)
+        } else {
+            self.free() + footprint(old_len) >= footprint(len)
+        }
+    }
+
     /// Whether an entry with these lengths (and variable-width data length `len`) fits.
     #[inline]
     pub(crate) fn has_room(&self, klen: usize, vlen: usize, len: usize, inline: bool) -> bool {

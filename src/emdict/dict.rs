@@ -172,7 +172,8 @@ where
     ///
     /// `ReadOnly`, `Encode` if `key` or `value` fails to serialize (the dict is
     /// then unchanged), `Decode` if the replaced value cannot be decoded as
-    /// `V` (the dict is then unchanged), `Io` or `Full` if the disk is full.
+    /// `V` (the dict is then unchanged), `Io` or `Full` if the disk is full
+    /// (the dict is then unchanged too).
     ///
     /// # Examples
     ///

@@ -100,6 +100,10 @@ pub(crate) struct Directory {
     /// The index object as last written: address and length.
     index: Option<(u64, usize)>,
     index_sum: u64,
+    /// Some page was rewritten since the index was last written: the index
+    /// (which names every page) must be written again, even if the save that
+    /// rewrote the page failed before it got to the index.
+    index_stale: bool,
 }
 
 impl Directory {
@@ -121,6 +125,7 @@ impl Directory {
             dirty: vec![false; n],
             index: Some((root.index_addr, ilen)),
             index_sum: root.index_sum,
+            index_stale: false,
         };
         for p in 0..n {
             let addr = u64::from_le_bytes(index[16 * p..16 * p + 8].try_into().expect("8 bytes"));
@@ -198,7 +203,7 @@ impl Directory {
     pub(crate) fn save(&mut self, store: &mut Store) -> Result<(u64, u64)> {
         let n = pages_for_depth(self.depth);
         // Any changed page changes the index, which holds each page's checksum.
-        let mut changed = self.index.is_none() || self.pages.len() != n;
+        self.index_stale |= self.index.is_none() || self.pages.len() != n;
         // Pages beyond the new size (never after a doubling; kept for symmetry) are freed.
         while self.pages.len() > n {
             let p = self.pages.pop().expect("non-empty");
@@ -236,9 +241,9 @@ impl Directory {
                 self.sums.push(sum);
             }
             self.dirty[p] = false;
-            changed = true;
+            self.index_stale = true;
         }
-        if changed {
+        if self.index_stale {
             let len = 16 * n;
             let addr = store.alloc(len)?;
             let out = store.write(addr, len)?;
@@ -250,6 +255,7 @@ impl Directory {
             if let Some((old, old_len)) = self.index.replace((addr, len)) {
                 store.free(old, old_len)?;
             }
+            self.index_stale = false;
         }
         let (addr, _) = self.index.expect("an index was written");
         Ok((addr, self.index_sum))
@@ -261,6 +267,7 @@ impl Directory {
         self.pages.clear();
         self.sums.clear();
         self.index = None;
+        self.index_stale = false;
         objs
     }
 }

@@ -305,11 +305,20 @@ impl RawDict {
                 new.push(a);
                 continue;
             }
-            let fresh = self.store.alloc_pages(1)?;
-            let bytes = self.store.read(a, PAGE)?.to_vec();
-            self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
-            self.touched.insert(fresh);
-            new.push(fresh);
+            match self.copy_page(a) {
+                Ok(fresh) => new.push(fresh),
+                Err(e) => {
+                    // Nothing links the copies made so far: free them, so that
+                    // a failed copy (a full disk) leaks nothing.
+                    for (&a, &b) in old.iter().zip(&new) {
+                        if a != b {
+                            self.store.free_pages(b, 1)?;
+                            self.touched.remove(&b);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
         for w in new.windows(2) {
             BucketMut::new(self.store.write(w[0], PAGE)?).set_next(Some(w[1]));
@@ -321,6 +330,15 @@ impl RawDict {
         }
         self.dir.set_range(start, count, new[0]);
         Ok(new[0])
+    }
+
+    /// A fresh copy of the bucket page at `a`.
+    fn copy_page(&mut self, a: u64) -> Result<u64> {
+        let fresh = self.store.alloc_pages(1)?;
+        let bytes = self.store.read(a, PAGE)?.to_vec();
+        self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
+        self.touched.insert(fresh);
+        Ok(fresh)
     }
 
     /// Inserts an entry whose key is known to be absent.
@@ -350,19 +368,34 @@ impl RawDict {
 
     #[inline]
     fn write_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], inline: bool) -> Result<()> {
-        if inline {
-            BucketMut::new(self.store.write(page, PAGE)?).append_inline(h as u8, key, value);
-        } else {
-            let total = key.len() + value.len();
-            let obj = self.store.alloc(total)?;
-            let out = self.store.write(obj, total)?;
-            out[..key.len()].copy_from_slice(key);
-            out[key.len()..].copy_from_slice(value);
-            let mut b = BucketMut::new(self.store.write(page, PAGE)?);
-            b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
-            self.objects += 1;
-        }
+        let obj = if inline { None } else { Some(self.new_object(key, value)?) };
+        self.append_entry(page, h, key, value, obj)?;
         self.len += 1;
+        Ok(())
+    }
+
+    /// Stores an out-of-line object: the key's bytes, then the value's.
+    fn new_object(&mut self, key: &[u8], value: &[u8]) -> Result<u64> {
+        let total = key.len() + value.len();
+        let obj = self.store.alloc(total)?;
+        let out = self.store.write(obj, total)?;
+        out[..key.len()].copy_from_slice(key);
+        out[key.len()..].copy_from_slice(value);
+        Ok(obj)
+    }
+
+    /// Appends an entry to the (writable) `page`, which has room for it:
+    /// inline, or as a record naming `obj` (from [`new_object`](Self::new_object)).
+    #[inline]
+    fn append_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], obj: Option<u64>) -> Result<()> {
+        let mut b = BucketMut::new(self.store.write(page, PAGE)?);
+        match obj {
+            None => b.append_inline(h as u8, key, value),
+            Some(obj) => {
+                b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
+                self.objects += 1;
+            }
+        }
         Ok(())
     }
 
@@ -407,7 +440,11 @@ impl RawDict {
             let sizes = ents.iter().map(|e| e.size).chain([size]);
             let width = choose_width(sizes.clone());
             if fits(width, sizes) {
-                self.write_page(head, depth, width, &ents)?;
+                let mut chain = vec![head];
+                if let Err(e) = self.write_page(&mut chain, depth, width, &ents) {
+                    self.undo_rewrite(&copies[0], &chain, &[])?;
+                    return Err(e);
+                }
                 return Ok(());
             }
         }
@@ -419,7 +456,7 @@ impl RawDict {
             if depth == self.dir.depth {
                 self.dir.double();
             }
-            self.split(self.index(h), h, size, &pages, &ents)
+            self.split(self.index(h), h, size, &pages, &copies[0], &ents)
         } else {
             let last = *pages.last().expect("a chain has a head");
             let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
@@ -454,11 +491,23 @@ impl RawDict {
 
     /// Rewrites page `page` (writable, the only page of its bucket) to hold
     /// `ents` in the format `width`.
-    fn write_page(&mut self, page: u64, depth: u32, width: Option<usize>, ents: &[Ent<'_>]) -> Result<()> {
-        BucketMut::new(self.store.write(page, PAGE)?).init(depth, 0, width);
-        let mut chain = vec![page];
+    fn write_page(&mut self, chain: &mut Vec<u64>, depth: u32, width: Option<usize>, ents: &[Ent<'_>]) -> Result<()> {
+        BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, width);
         for e in ents {
-            self.push(&mut chain, depth, e)?;
+            self.push(chain, depth, e)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes a rewrite of a bucket that failed (a full disk) into the chains
+    /// `lo` (whose head is the old head) and `hi`: puts the head's bytes
+    /// `head_copy` back and frees the pages the rewrite added. The old chain's
+    /// other pages were only read, so no entry is lost and no page leaks.
+    #[cold]
+    fn undo_rewrite(&mut self, head_copy: &[u8], lo: &[u64], hi: &[u64]) -> Result<()> {
+        self.store.write(lo[0], PAGE)?.copy_from_slice(head_copy);
+        for &p in lo[1..].iter().chain(hi) {
+            self.free_page(p)?;
         }
         Ok(())
     }
@@ -467,7 +516,15 @@ impl RawDict {
     /// depth is below the global depth, into two of depth + 1, each in the
     /// format that suits its entries (and the new entry of hash `h`, if it
     /// goes there).
-    fn split(&mut self, idx: usize, h: u64, size: Size, pages: &[u64], ents: &[Ent<'_>]) -> Result<()> {
+    fn split(
+        &mut self,
+        idx: usize,
+        h: u64,
+        size: Size,
+        pages: &[u64],
+        head_copy: &[u8],
+        ents: &[Ent<'_>],
+    ) -> Result<()> {
         let (head, depth, start, count) = self.span(idx)?;
         let bit = 63 - depth;
         let high = |hash: u64| (hash >> bit) & 1 == 1;
@@ -480,13 +537,16 @@ impl RawDict {
         let hi_width = width_for(&hi_ents, high(h));
         let hi_head = self.new_page(depth + 1, 0, hi_width)?;
         BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_width);
-        let mut lo = vec![head];
-        for e in lo_ents {
-            self.push(&mut lo, depth + 1, e)?;
+        let (mut lo, mut hi) = (vec![head], vec![hi_head]);
+        let mut pushed = Ok(());
+        for (chain, side) in [(&mut lo, lo_ents), (&mut hi, hi_ents)] {
+            for e in side {
+                pushed = pushed.and_then(|()| self.push(chain, depth + 1, e));
+            }
         }
-        let mut hi = vec![hi_head];
-        for e in hi_ents {
-            self.push(&mut hi, depth + 1, e)?;
+        if let Err(e) = pushed {
+            self.undo_rewrite(head_copy, &lo, &hi)?;
+            return Err(e);
         }
         for &p in &pages[1..] {
             self.free_page(p)?;
@@ -530,8 +590,65 @@ impl RawDict {
             self.store.write(page, PAGE)?[vstart..vstart + vlen].copy_from_slice(value);
             return Ok(());
         }
-        self.remove(h, loc)?;
-        self.put_new(h, key, value)
+        self.replace_moving(h, key, value)
+    }
+
+    /// Replaces the entry of `key` by one of another size. Everything that
+    /// can fail for lack of space (the new out-of-line object, copying the
+    /// chain, growing the bucket) happens before the old entry goes, so a
+    /// failed replace leaves the old entry in place.
+    fn replace_moving(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
+        let size = Size::new(key.len(), value.len());
+        let obj = if size.inline { None } else { Some(self.new_object(key, value)?) };
+        let (head, loc, page) = match self.make_room_for_replace(h, key, size) {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(obj) = obj {
+                    self.store.free(obj, key.len() + value.len())?;
+                }
+                return Err(e);
+            }
+        };
+        BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len);
+        if let Some((addr, len)) = loc.object {
+            self.store.free(addr, len)?;
+            self.objects -= 1;
+        }
+        self.append_entry(page, h, key, value, obj)?;
+        if self.bucket(loc.page)?.len() == 0 {
+            // The new entry went to another page of the chain: unlink the
+            // emptied page (which needs no allocation: the chain has another page).
+            self.empty_page(self.index(h), head, loc.page)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the chain of `key` (present, of hash `h`) writable and ensures
+    /// that an entry of `size` fits once the old entry is removed. Returns the
+    /// chain's head, the old entry's location and the page for the new entry.
+    fn make_room_for_replace(&mut self, h: u64, key: &[u8], size: Size) -> Result<(u64, Loc, u64)> {
+        loop {
+            let head = self.make_writable(self.index(h))?;
+            let Some(loc) = self.find(h, key)?.map(|f| f.loc) else {
+                return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
+            };
+            let (klen, vlen, len, inline) = (size.klen, size.vlen, size.len(), size.inline);
+            if self.bucket(loc.page)?.has_room_without(loc.len, klen, vlen, len, inline) {
+                return Ok((head, loc, loc.page));
+            }
+            let mut addr = head;
+            loop {
+                let b = self.bucket(addr)?;
+                if b.has_room(klen, vlen, len, inline) {
+                    return Ok((head, loc, addr));
+                }
+                match b.next() {
+                    Some(next) => addr = next,
+                    None => break,
+                }
+            }
+            self.grow(h, key, size)?;
+        }
     }
 
     /// The page at position `pos` of the chain starting at `head`.
@@ -558,7 +675,13 @@ impl RawDict {
         self.len -= 1;
         let b = self.bucket(page)?;
         if b.len() == 0 {
-            self.empty_page(idx, head, page)?;
+            match self.empty_page(idx, head, page) {
+                // Merging needs the buddy writable, which may need a page: on a
+                // full disk the empty bucket stays (a valid state), and the
+                // removal, already done, succeeds.
+                Err(Error::Full { .. } | Error::Io { .. }) => {}
+                r => r?,
+            }
         }
         Ok(())
     }

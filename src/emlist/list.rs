@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use super::iter::Iter;
 use super::region::Region;
 use super::seq::{Extra, Seq};
+use super::tail::Buffered;
 use super::vec::{out_of_bounds, resolve};
 use crate::alloc::{CheckReport, Kind};
 use crate::error::{Error, Result};
@@ -64,9 +65,9 @@ const COMPACT_SLACK: u64 = 1 << 20;
 /// ```
 pub struct EmList<T: Serialize + DeserializeOwned> {
     seq: Seq,
-    data: Region,
-    codes: Region,
-    groups: Region,
+    data: Buffered,
+    codes: Buffered,
+    groups: Buffered,
     live_bytes: u64,
     flags: u64,
     /// Data offset and stored bytes of the last group.
@@ -85,6 +86,42 @@ impl<T: Serialize + DeserializeOwned> fmt::Debug for EmList<T> {
             .field("data_bytes", &self.data.len())
             .field("read_only", &self.seq.store.is_read_only())
             .finish()
+    }
+}
+
+/// Truncates a buffer back to `len` when dropped: undoes a partial encoding
+/// if `Serialize` fails or panics.
+struct Guard<'a> {
+    v: &'a mut Vec<u8>,
+    len: usize,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.v.truncate(self.len);
+    }
+}
+
+/// A postcard output appending to a `Vec`.
+struct Extend<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Extend<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -186,9 +223,9 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let [data, codes, groups] = <[Region; 3]>::try_from(regions).expect("three regions");
         let mut list = EmList {
             seq,
-            data,
-            codes,
-            groups,
+            data: Buffered::new(data, 1),
+            codes: Buffered::new(codes, 1),
+            groups: Buffered::new(groups, 8),
             live_bytes: extra.words[0],
             flags: extra.words[1],
             tail_off: 0,
@@ -226,7 +263,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let off = self.group_offset(from / GROUP)?;
         let mut pos = off;
         if to > from {
-            let codes = &self.codes.run(store, from)?[..(to - from) as usize];
+            let codes = self.codes.bytes(store, from, to - from)?;
             for (k, &c) in codes.iter().enumerate() {
                 pos += self.stored_at(c, pos, from + k as u64)?;
             }
@@ -234,9 +271,22 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok((off, pos - off))
     }
 
+    /// The data offset of group `g`, checked against the data's length (the
+    /// groups region is not checksummed: a damaged offset must be an error,
+    /// not an overflow or a read outside the data).
     fn group_offset(&self, g: u64) -> Result<u64> {
         let b = self.groups.unit_at(&self.seq.store, g)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        let off = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        if off > self.data.len() {
+            return Err(self.bad_group(g, off));
+        }
+        Ok(off)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_group(&self, g: u64, off: u64) -> Error {
+        self.corrupt(format!("group {g} starts at data offset {off}, past the data's {} bytes", self.data.len()))
     }
 
     fn corrupt(&self, what: String) -> Error {
@@ -285,7 +335,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn locate(&self, i: u64) -> Result<(u8, u64)> {
         let first = i / GROUP * GROUP;
         let mut pos = self.group_offset(i / GROUP)?;
-        let codes = &self.codes.run(&self.seq.store, first)?[..(i - first + 1) as usize];
+        let codes = self.codes.bytes(&self.seq.store, first, i - first + 1)?;
         let (&code, before) = codes.split_last().expect("at least element i");
         for (k, &c) in before.iter().enumerate() {
             pos += self.stored_at(c, pos, first + k as u64)?;
@@ -296,7 +346,12 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn decode(&self, body: &[u8], i: u64) -> Result<T> {
         match postcard::take_from_bytes::<T>(body) {
             Ok((v, [])) => Ok(v),
-            Ok((_, rest)) => Err(self.corrupt(format!("element {i}: {} bytes left after decoding", rest.len()))),
+            // Bytes left over: the element is not a `T` (a store written with another type).
+            Ok((_, rest)) => Err(Error::Decode {
+                path: self.seq.store.dir().to_path_buf(),
+                what: format!("element {i} ({} bytes left over)", rest.len()),
+                source: postcard::Error::DeserializeBadEncoding,
+            }),
             Err(source) => {
                 Err(Error::Decode { path: self.seq.store.dir().to_path_buf(), what: format!("element {i}"), source })
             }
@@ -378,10 +433,42 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     #[inline]
     pub fn push(&mut self, value: T) -> Result<()> {
         self.seq.store.writable()?;
-        let body = self.encode(&value)?;
-        let r = self.push_encoded(&body);
-        self.scratch = body;
-        r
+        let i = self.codes.len();
+        let new_group = i.is_multiple_of(GROUP);
+        if !new_group && self.tail_off + self.tail_bytes != self.data.len() {
+            self.move_tail_to_end()?;
+        }
+        let store = &mut self.seq.store;
+        self.data.room(store)?;
+        self.codes.room(store)?;
+        self.groups.room(store)?;
+        let d0 = self.data.len();
+        // Encode straight into the data's buffer; a failing or panicking
+        // `Serialize` leaves it as it was.
+        let pend = self.data.pend_mut();
+        let start = pend.len();
+        let mut guard = Guard { v: pend, len: start };
+        if let Err(source) = postcard::serialize_with_flavor(&value, Extend(guard.v)) {
+            return Err(Error::Encode { what: "element", source });
+        }
+        let n = guard.v.len() - start;
+        let code = if n < LONG as usize {
+            n as u8
+        } else {
+            guard.v.splice(start..start, (n as u64).to_le_bytes());
+            LONG
+        };
+        guard.len = guard.v.len();
+        self.codes.pend_mut().push(code);
+        if new_group {
+            self.groups.pend_mut().extend_from_slice(&d0.to_le_bytes());
+            (self.tail_off, self.tail_bytes) = (d0, 0);
+        }
+        let stored = stored_len(code, n);
+        self.tail_bytes += stored;
+        self.live_bytes += stored;
+        self.seq.changed = true;
+        Ok(())
     }
 
     /// Appends an encoding. On error the list is unchanged.
@@ -397,18 +484,15 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let d0 = self.data.len();
         let store = &mut self.seq.store;
         if new_group {
-            self.groups.append(store, &d0.to_le_bytes(), 1)?;
+            self.groups.append(store, &d0.to_le_bytes())?;
         }
         let r = if code == LONG {
             let prefix = (body.len() as u64).to_le_bytes();
-            self.data.reserve(store, 8 + body.len() as u64).and_then(|()| {
-                self.data.append(store, &prefix, 8)?;
-                self.data.append(store, body, body.len() as u64)
-            })
+            self.data.append(store, &prefix).and_then(|()| self.data.append(store, body))
         } else {
-            self.data.append(store, body, body.len() as u64)
+            self.data.append(store, body)
         };
-        let r = r.and_then(|()| self.codes.append(store, &[code], 1));
+        let r = r.and_then(|()| self.codes.append(store, &[code]));
         if let Err(e) = r {
             self.data.set_len(d0);
             if new_group {
@@ -435,7 +519,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let store = &mut self.seq.store;
         self.groups.make_writable(store, g, 1)?;
         let new_off = self.data.len();
-        self.data.append(store, &bytes, bytes.len() as u64)?;
+        self.data.append(store, &bytes)?;
         self.groups.write(store, g, &new_off.to_le_bytes())?;
         self.tail_off = new_off;
         self.flags |= RELOCATED;
@@ -465,6 +549,42 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             self.push(item)?;
         }
         Ok(())
+    }
+
+    /// Resizes to `len` elements: truncates, or appends copies of `value`
+    /// (encoded once).
+    ///
+    /// # Errors
+    ///
+    /// As for [`push`](Self::push) and [`truncate`](Self::truncate); the
+    /// copies appended before an error stay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-emlist-resize-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut l = emds::EmList::<Option<u32>>::open(&dir)?;
+    /// l.resize(1000, None)?;
+    /// assert_eq!(l.get(999)?, Some(None));
+    /// l.resize(2, Some(1))?;
+    /// assert_eq!(l.to_vec()?, vec![None, None]);
+    /// # drop(l);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn resize(&mut self, len: usize, value: T) -> Result<()> {
+        if len <= self.len() {
+            return self.truncate(len);
+        }
+        self.seq.store.writable()?;
+        let body = self.encode(&value)?;
+        let mut r = Ok(());
+        while r.is_ok() && self.len() < len {
+            r = self.push_encoded(&body);
+        }
+        self.scratch = body;
+        r
     }
 
     /// The element at `index`, decoded, or `None` if `index >= len()`.
@@ -730,6 +850,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// Replaces element `i < len` by the encoding `body`. On error the list is unchanged.
     fn set_encoded(&mut self, i: u64, body: &[u8]) -> Result<()> {
         self.write_access()?;
+        self.spill()?;
         let code = if body.len() < LONG as usize { body.len() as u8 } else { LONG };
         let new = Self::stored_bytes(code, body);
         let (old_code, pos) = self.locate(i)?;
@@ -755,7 +876,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         if at_end {
             self.data.set_len(off);
         }
-        if let Err(e) = self.data.append(store, &group, group.len() as u64) {
+        if let Err(e) = self.data.append(store, &group) {
             self.data.set_len(d0);
             return Err(e);
         }
@@ -773,31 +894,47 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok(())
     }
 
+    /// Moves the appended elements still in memory into the store. On error
+    /// nothing visible changed (each region is whole with or without its buffer).
+    fn spill(&mut self) -> Result<()> {
+        let store = &mut self.seq.store;
+        self.data.spill(store)?;
+        self.codes.spill(store)?;
+        self.groups.spill(store)
+    }
+
     /// Rewrites the data without dead bytes when more than half of it (and more
-    /// than a megabyte) is dead.
+    /// than a megabyte) is dead. Compaction only saves space: if the store
+    /// has no room for the copy (a full disk), the list stays as it is, the
+    /// operation that called this has succeeded, and a later one tries again.
     fn maybe_compact(&mut self) -> Result<()> {
         let dead = self.data.len() - self.live_bytes;
         if dead <= COMPACT_SLACK || dead <= self.live_bytes {
             return Ok(());
         }
-        self.compact()
+        match self.compact() {
+            Err(Error::Full { .. } | Error::Io { .. }) => Ok(()),
+            r => r,
+        }
     }
 
     #[cold]
     #[inline(never)]
     fn compact(&mut self) -> Result<()> {
+        self.spill()?;
         let mut data = Region::new(1);
         let mut groups = Region::new(8);
         let r = self.copy_live(&mut data, &mut groups);
         let store = &mut self.seq.store;
         let (mut data, mut groups) = (data, groups);
         if let Err(e) = r {
-            data.truncate(store, 0)?;
-            groups.truncate(store, 0)?;
+            // `truncate` would keep chunks past a length of 0.
+            data.release(store)?;
+            groups.release(store)?;
             return Err(e);
         }
-        std::mem::swap(&mut self.data, &mut data);
-        std::mem::swap(&mut self.groups, &mut groups);
+        std::mem::swap(&mut self.data.region, &mut data);
+        std::mem::swap(&mut self.groups.region, &mut groups);
         data.truncate(store, 0)?;
         groups.truncate(store, 0)?;
         self.flags &= !RELOCATED;
@@ -867,6 +1004,13 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn truncate(&mut self, len: usize) -> Result<()> {
+        self.truncate_keeping_dead(len)?;
+        self.maybe_compact()
+    }
+
+    /// [`truncate`](Self::truncate) without compaction: it only frees, so it
+    /// cannot fail for lack of space.
+    fn truncate_keeping_dead(&mut self, len: usize) -> Result<()> {
         self.seq.store.writable()?;
         let n = len as u64;
         let old = self.codes.len();
@@ -907,7 +1051,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         }
         self.live_bytes -= removed;
         (self.tail_off, self.tail_bytes) = (tail_off, tail_bytes);
-        self.maybe_compact()
+        Ok(())
     }
 
     /// Removes every element and frees their space.
@@ -988,15 +1132,39 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             let (code, stored) = self.raw(i as u64)?;
             moved.push((code, stored));
         }
-        self.truncate(index)?;
-        if let Some(b) = first {
-            self.push_encoded(b)?;
+        // Everything that needs space happens before the cut: the buffers are
+        // moved into the store, and the group the rewrite continues (whose
+        // offset moves if its data is copied to the end) is made writable.
+        // After the cut the elements go to the in-memory buffers, held
+        // without spilling, so that nothing can fail half-way and lose the
+        // elements after `index` (which the next flush would then commit).
+        self.spill()?;
+        if !(index as u64).is_multiple_of(GROUP) {
+            self.groups.make_writable(&mut self.seq.store, index as u64 / GROUP, 1)?;
         }
-        for (code, stored) in moved {
-            let body = if code == LONG { &stored[8..] } else { &stored[..] };
-            self.push_encoded(body)?;
+        self.truncate_keeping_dead(index)?;
+        self.hold(true);
+        let mut r = Ok(());
+        for body in first
+            .into_iter()
+            .chain(moved.iter().map(|(code, stored)| if *code == LONG { &stored[8..] } else { &stored[..] }))
+        {
+            r = self.push_encoded(body);
+            if r.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.hold(false);
+        r?;
+        self.maybe_compact()
+    }
+
+    /// Holds appends in the in-memory buffers (`true`) or lets them spill
+    /// into the store when full again (`false`).
+    fn hold(&mut self, on: bool) {
+        self.data.hold(on);
+        self.codes.hold(on);
+        self.groups.hold(on);
     }
 
     /// Inserts `value` at `index`, shifting the elements after it: O(len - index).
@@ -1005,8 +1173,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     ///
     /// [`Error::IndexOutOfBounds`] if `index > len()`, otherwise as for
     /// [`push`](Self::push). If `Serialize` fails or the store cannot claim the
-    /// space, the list is unchanged; an I/O error while shifting may leave the
-    /// elements after `index` missing from the handle (the last flush is intact).
+    /// space, the list is unchanged.
     ///
     /// # Examples
     ///
@@ -1088,7 +1255,8 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// ```
     pub fn flush(&mut self) -> Result<()> {
         let extra = Extra { len: self.codes.len(), words: [self.live_bytes, self.flags] };
-        self.seq.commit(&mut [&mut self.data, &mut self.codes, &mut self.groups], extra)
+        self.spill()?;
+        self.seq.commit(&mut [&mut self.data.region, &mut self.codes.region, &mut self.groups.region], extra)
     }
 
     /// Flushes and closes the list, releasing its lock, and reports any error
@@ -1141,7 +1309,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn check(&self) -> Result<CheckReport> {
-        let report = self.seq.check(&[&self.data, &self.codes, &self.groups])?;
+        let report = self.seq.check(&[&self.data.region, &self.codes.region, &self.groups.region])?;
         let n = self.codes.len();
         let bad = |w: String| self.corrupt(format!("check: {w}"));
         if self.groups.len() != n.div_ceil(GROUP) {
@@ -1177,6 +1345,14 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     }
 }
 
+#[cfg(test)]
+impl<T: Serialize + DeserializeOwned> EmList<T> {
+    /// The store, for tests that inject failures.
+    pub(crate) fn store_mut(&mut self) -> &mut crate::alloc::Store {
+        &mut self.seq.store
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Drop for EmList<T> {
     fn drop(&mut self) {
         if !self.closed && !self.seq.store.is_read_only() {
@@ -1194,5 +1370,35 @@ impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a EmList<T> {
 
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    /// Regression: a group offset read from a damaged groups region was used
+    /// unchecked; one near `u64::MAX` overflowed the position arithmetic (a
+    /// panic), one past the data read outside the region.
+    #[test]
+    fn a_damaged_group_offset_is_a_corruption_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-damaged-offset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut l: EmList<String> = EmList::open(&dir).unwrap();
+        l.extend((0..40).map(|i| format!("element {i}"))).unwrap();
+        l.flush().unwrap();
+        for bad in [u64::MAX, u64::MAX - 3, 1 << 40, l.data.len() + 1] {
+            l.groups.write(&mut l.seq.store, 1, &bad.to_le_bytes()).unwrap();
+            for i in 16..32 {
+                match l.get(i) {
+                    Err(Error::Corrupted { what, .. }) => assert!(what.contains("group 1"), "{what}"),
+                    other => panic!("offset {bad:#x}, element {i}: expected Corrupted, got {other:?}"),
+                }
+            }
+            assert!(l.check().is_err(), "offset {bad:#x}: check reports it");
+        }
+        l.closed = true; // do not commit the damage
+        drop(l);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,7 +7,11 @@ mod iter;
 mod list;
 mod region;
 mod seq;
+mod tail;
 mod vec;
+
+#[cfg(test)]
+mod fault_tests;
 
 pub use iter::{Chunks, Iter, VecIter};
 pub use list::EmList;

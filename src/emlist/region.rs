@@ -24,6 +24,10 @@ const MIN_CHUNK_BYTES: u64 = 64 << 10;
 /// New chunks hold an eighth of what the region holds, up to this many bytes
 /// (or one block, if larger).
 const MAX_CHUNK_BYTES: u64 = 16 << 20;
+/// Appended bytes between two starts of their writeback.
+const WRITEBACK: u64 = 8 << 20;
+/// Appends of at least this many bytes map their pages in one call first.
+const PREFAULT: usize = 64 << 10;
 
 /// One extent of units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub(crate) struct Region {
     unreached: HashSet<u64>,
     /// The last block found writable for appending, and where to write it.
     tail: Option<(u64, u64)>,
+    /// Units up to which writeback was started since the last commit.
+    written_back: u64,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -85,6 +91,7 @@ impl Region {
             overlay: BTreeMap::new(),
             unreached: HashSet::new(),
             tail: None,
+            written_back: 0,
         }
     }
 
@@ -117,7 +124,10 @@ impl Region {
     /// chunk, of a shadow, or of the units before the next shadow), at most to `len`.
     #[inline]
     pub(crate) fn run<'s>(&self, store: &'s Store, i: u64) -> Result<&'s [u8]> {
-        debug_assert!(i < self.len && self.unit > 0);
+        // Positions come from stored offsets and lengths: damaged ones are an error, not a panic.
+        if i >= self.len || self.unit == 0 {
+            return Err(self.out_of_range(store, i, 1));
+        }
         let ch = &self.chunks[self.chunk_of(i)];
         let mut end = (ch.start + ch.cap).min(self.len);
         let mut addr = ch.addr + (i - ch.start) * self.unit;
@@ -136,7 +146,9 @@ impl Region {
     /// The bytes from the start of the contiguous run holding unit `end - 1`
     /// up to unit `end` (`0 < end <= len`): [`run`](Self::run) from the back.
     pub(crate) fn run_back<'s>(&self, store: &'s Store, end: u64) -> Result<&'s [u8]> {
-        debug_assert!(end > 0 && end <= self.len && self.unit > 0);
+        if end == 0 || end > self.len || self.unit == 0 {
+            return Err(self.out_of_range(store, end, 0));
+        }
         let last = end - 1;
         let ch = &self.chunks[self.chunk_of(last)];
         let mut start = ch.start;
@@ -156,6 +168,13 @@ impl Region {
         store.read(addr, ((end - start) * self.unit) as usize)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, store: &Store, i: u64, n: u64) -> Error {
+        let what = format!("units {i}..+{n} of a region of {} units of {} bytes", self.len, self.unit);
+        Error::corrupted(store.dir(), format!("reference to {what} lies outside it"))
+    }
+
     /// Unit `i < len`.
     #[inline]
     pub(crate) fn unit_at<'s>(&self, store: &'s Store, i: u64) -> Result<&'s [u8]> {
@@ -165,10 +184,13 @@ impl Region {
     /// The `n` units from `i` (`i + n <= len`): borrowed from the mapping when
     /// they are contiguous there, copied otherwise.
     pub(crate) fn bytes<'s>(&self, store: &'s Store, i: u64, n: u64) -> Result<Cow<'s, [u8]>> {
-        let want = (n * self.unit) as usize;
         if n == 0 || self.unit == 0 {
             return Ok(Cow::Borrowed(&[]));
         }
+        if i.checked_add(n).is_none_or(|end| end > self.len) {
+            return Err(self.out_of_range(store, i, n));
+        }
+        let want = (n * self.unit) as usize;
         let first = self.run(store, i)?;
         if first.len() >= want {
             return Ok(Cow::Borrowed(&first[..want]));
@@ -264,9 +286,39 @@ impl Region {
     fn append_slow(&mut self, store: &mut Store, bytes: &[u8], n: u64) -> Result<()> {
         self.reserve(store, n)?;
         self.prepare(store, self.len, n)?;
+        if bytes.len() >= PREFAULT {
+            self.prefault(store, self.len, n);
+        }
         self.put(store, self.len, bytes)?;
         self.len += n;
+        if self.len.saturating_sub(self.written_back) * self.unit >= WRITEBACK {
+            self.start_writeback(store);
+        }
         Ok(())
+    }
+
+    /// Starts writing back the units appended since the last call (or commit),
+    /// so that a large append does not leave all of its pages to the commit.
+    fn start_writeback(&mut self, store: &Store) {
+        let mut at = self.written_back.max(self.committed_len);
+        while at < self.len {
+            let ch = &self.chunks[self.chunk_of(at)];
+            let end = (ch.start + ch.cap).min(self.len);
+            store.start_writeback(ch.addr + (at - ch.start) * self.unit, (end - at) * self.unit);
+            at = end;
+        }
+        self.written_back = self.len;
+    }
+
+    /// Maps the chunk pages of units `i..i + n` (within the capacity) for writing at once.
+    fn prefault(&self, store: &Store, i: u64, n: u64) {
+        let mut at = i;
+        while at < i + n {
+            let ch = &self.chunks[self.chunk_of(at)];
+            let end = (ch.start + ch.cap).min(i + n);
+            store.prefault_write(ch.addr + (at - ch.start) * self.unit, ((end - at) * self.unit) as usize);
+            at = end;
+        }
     }
 
     /// Overwrites units from `i` (`i + n <= len`) with `bytes`. On error nothing changed.
@@ -326,12 +378,28 @@ impl Region {
         }
         self.len = n;
         self.tail = None;
+        self.written_back = self.written_back.min(n);
         if self.unit == 0 {
             return Ok(());
         }
         self.prune(store)?;
         while let Some(&ch) = self.chunks.last().filter(|c| c.start >= n) {
             self.chunks.pop();
+            self.cap = ch.start;
+            self.dir.truncate(self.cap.div_ceil(self.min_chunk) as usize);
+            store.free_pages(ch.addr, ch.cap * self.unit / PAGE)?;
+        }
+        Ok(())
+    }
+
+    /// Frees every chunk and shadow of a region that is being discarded
+    /// (whatever its length: a failed append may have left chunks at length 0).
+    pub(crate) fn release(&mut self, store: &mut Store) -> Result<()> {
+        self.len = 0;
+        self.tail = None;
+        self.written_back = 0;
+        self.prune(store)?;
+        while let Some(ch) = self.chunks.pop() {
             self.cap = ch.start;
             self.dir.truncate(self.cap.div_ceil(self.min_chunk) as usize);
             store.free_pages(ch.addr, ch.cap * self.unit / PAGE)?;
@@ -360,6 +428,7 @@ impl Region {
     pub(crate) fn set_len(&mut self, n: u64) {
         debug_assert!(n <= self.cap || self.unit == 0);
         self.len = n;
+        self.written_back = self.written_back.min(n);
     }
 
     /// After a commit: the committed length is the length, and every shadow is
@@ -368,6 +437,7 @@ impl Region {
     /// Returns whether anything was folded, which the next commit must record.
     pub(crate) fn fold(&mut self, store: &mut Store) -> Result<bool> {
         self.committed_len = self.len;
+        self.written_back = self.len;
         self.unreached.clear();
         self.tail = None;
         let shadows = std::mem::take(&mut self.overlay);
@@ -428,6 +498,7 @@ impl Region {
         }
         reg.len = len;
         reg.committed_len = len;
+        reg.written_back = len;
         let blocks = len.div_ceil(reg.block_units);
         for _ in 0..nshadows {
             let (b, s) = (r.u64()?, r.u64()?);
@@ -456,6 +527,9 @@ impl Region {
         }
         if start != self.cap || (self.unit > 0 && self.len > self.cap) {
             return Err(format!("length {} exceeds capacity {}", self.len, self.cap));
+        }
+        if let Some((&b, _)) = self.overlay.iter().next_back().filter(|(b, _)| **b * self.block_units >= self.cap) {
+            return Err(format!("shadow of block {b} lies past the capacity {}", self.cap));
         }
         for k in 0..self.dir.len() as u64 {
             let c = self.chunk_of(k * self.min_chunk);
@@ -494,5 +568,55 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_hold_whole_units() {
+        for unit in [1u64, 8, 12, 16, 24, 1000, 4096, 5128, 12288] {
+            let r = Region::new(unit);
+            assert_eq!(r.block_bytes % PAGE, 0, "unit {unit}");
+            assert_eq!(r.block_units * unit, r.block_bytes, "unit {unit}");
+            assert_eq!(r.block_bytes, unit / gcd(unit, PAGE) * PAGE, "lcm for unit {unit}");
+            assert!(r.min_chunk * unit >= MIN_CHUNK_BYTES && r.min_chunk.is_multiple_of(r.block_units));
+        }
+        assert_eq!(Region::new(12).block_bytes, 3 * PAGE);
+        assert_eq!(Region::new(8).block_units, 512);
+    }
+
+    #[test]
+    fn the_directory_finds_every_unit_in_chunks_of_any_size() {
+        let mut r = Region::new(8);
+        let m = r.min_chunk;
+        for (k, cap) in [m, 3 * m, m, 7 * m + r.block_units, m].into_iter().enumerate() {
+            r.push_chunk(Chunk { addr: (k as u64) << 30, start: r.cap, cap });
+        }
+        r.len = r.cap;
+        r.verify().unwrap();
+        for i in (0..r.cap).step_by(97).chain([r.cap - 1]) {
+            let c = r.chunk_of(i);
+            let ch = r.chunks[c];
+            assert!((ch.start..ch.start + ch.cap).contains(&i), "unit {i} found in chunk {c}");
+            assert_eq!(r.home(i), ch.addr + (i - ch.start) * 8);
+        }
+    }
+
+    #[test]
+    fn tables_round_trip_and_refuse_damage() {
+        let mut r = Region::new(8);
+        r.len = 5;
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(out.len(), 32);
+        let path = std::path::Path::new("/nowhere");
+        let mut rd = Reader::new(&out, path);
+        assert_eq!((rd.u64().unwrap(), rd.u64().unwrap()), (8, 5));
+        let mut cut = Reader::new(&out[..31], path);
+        cut.take(24).unwrap();
+        assert!(cut.u64().is_err(), "a truncated table is an error");
     }
 }

@@ -923,6 +923,14 @@ pub(crate) fn cast<T: Pod>(bytes: &[u8]) -> &[T] {
     }
 }
 
+#[cfg(test)]
+impl<T: Pod> EmVec<T> {
+    /// The store, for tests that inject failures.
+    pub(crate) fn store_mut(&mut self) -> &mut crate::alloc::Store {
+        &mut self.seq.store
+    }
+}
+
 impl<T: Pod> Drop for EmVec<T> {
     fn drop(&mut self) {
         if !self.closed && !self.seq.store.is_read_only() {

@@ -1,0 +1,221 @@
+//! `EmList` and `EmVec` under injected allocation failures (a full disk at
+//! any allocation): an operation that fails changes nothing, nothing leaks
+//! (`check`), and a crash copy taken at any time reopens as the last flush.
+
+use std::path::{Path, PathBuf};
+
+use super::{EmList, EmVec};
+use crate::{Error, OpenOptions};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("EMDS_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        })
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn opts() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.segment_sizes(64 << 10, 1 << 20).durable(false);
+    o
+}
+
+/// A copy of the store's files as a crash at this instant would leave them.
+fn crash_copy(dir: &Path) -> PathBuf {
+    let copy = dir.with_extension("crash");
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    copy
+}
+
+fn same_list(l: &EmList<Vec<u8>>, model: &[Vec<u8>], what: &str) {
+    assert_eq!(l.len(), model.len(), "{what}: length");
+    let got: Vec<Vec<u8>> = l.iter().collect::<crate::Result<_>>().unwrap_or_else(|e| panic!("{what}: iter: {e}"));
+    assert!(got == model, "{what}: contents differ");
+    l.check().unwrap_or_else(|e| panic!("{what}: check: {e}"));
+}
+
+/// Whether `r` failed as the injected full disk does; any other error fails the test.
+fn failed<T>(r: crate::Result<T>, what: &str) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(Error::Full { .. }) => None,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+#[test]
+fn a_list_operation_failing_for_space_changes_nothing() {
+    let seed = seed();
+    println!("emlist faults: seed {seed:#x} (rerun with EMDS_SEED={seed:#x})");
+    let dir = temp_dir("emlist-faults");
+    let mut r = Rng(seed);
+    let mut l: EmList<Vec<u8>> = EmList::open_with(&dir, &opts()).unwrap();
+    let (mut model, mut flushed): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+    for step in 0..3000 {
+        let what = format!("seed {seed:#x} step {step}");
+        let size = [0, 1, 7, 100, 300, 5000, 70_000][r.below(7)];
+        let v = vec![step as u8; size];
+        if r.below(3) == 0 {
+            l.store_mut().fail_alloc_after = Some(r.below(4) as u64);
+        }
+        let n = model.len();
+        let op = r.below(100);
+        let what = format!("{what} (op {op})");
+        let ok = match op {
+            0..40 => failed(l.push(v.clone()), &what).map(|()| model.push(v)).is_some(),
+            40..55 if n > 0 => {
+                let i = r.below(n);
+                failed(l.set(i, v.clone()), &what).map(|()| model[i] = v).is_some()
+            }
+            55..62 => failed(l.pop(), &what).map(|p| assert_eq!(p, model.pop(), "{what}: pop")).is_some(),
+            62..66 => {
+                let k = r.below(n + 1).max(n.saturating_sub(40));
+                failed(l.truncate(k), &what).map(|()| model.truncate(k)).is_some()
+            }
+            66..74 => {
+                let i = r.below(n + 1).max(n.saturating_sub(60));
+                failed(l.insert(i, v.clone()), &what).map(|()| model.insert(i, v)).is_some()
+            }
+            74..82 if n > 0 => {
+                let i = r.below(n).max(n.saturating_sub(60));
+                failed(l.remove(i), &what).map(|x| assert_eq!(x, model.remove(i), "{what}: remove")).is_some()
+            }
+            82..88 if n > 0 => {
+                let i = r.below(n);
+                failed(l.swap_remove(i), &what).map(|x| assert_eq!(x, model.swap_remove(i), "{what}: swap")).is_some()
+            }
+            88..95 => match failed(l.flush(), &what) {
+                Some(()) => {
+                    flushed = model.clone();
+                    true
+                }
+                None => false,
+            },
+            _ => {
+                l.store_mut().fail_alloc_after = None;
+                let copy = crash_copy(&dir);
+                let c: EmList<Vec<u8>> = EmList::open_with(&copy, &opts()).unwrap();
+                same_list(&c, &flushed, &format!("{what}: crash copy"));
+                drop(c);
+                std::fs::remove_dir_all(&copy).unwrap();
+                true
+            }
+        };
+        l.store_mut().fail_alloc_after = None;
+        if !ok || step % 50 == 0 {
+            same_list(&l, &model, &format!("{what}{}", if ok { "" } else { ": after a failed operation" }));
+        }
+    }
+    l.close().unwrap();
+    let l: EmList<Vec<u8>> = EmList::open_with(&dir, &opts()).unwrap();
+    same_list(&l, &model, &format!("seed {seed:#x}: reopened"));
+    drop(l);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn same_vec(v: &EmVec<u32>, model: &[u32], what: &str) {
+    assert_eq!(v.len(), model.len(), "{what}: length");
+    assert!(v.iter().eq(model.iter().copied()), "{what}: contents differ");
+    v.check().unwrap_or_else(|e| panic!("{what}: check: {e}"));
+}
+
+#[test]
+fn a_vec_operation_failing_for_space_changes_nothing() {
+    let seed = seed();
+    println!("emvec faults: seed {seed:#x} (rerun with EMDS_SEED={seed:#x})");
+    let dir = temp_dir("emvec-faults");
+    let mut r = Rng(seed);
+    let mut v: EmVec<u32> = EmVec::open_with(&dir, &opts()).unwrap();
+    let (mut model, mut flushed): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    for step in 0..3000 {
+        let what = format!("seed {seed:#x} step {step}");
+        let x = step as u32;
+        if r.below(3) == 0 {
+            v.store_mut().fail_alloc_after = Some(r.below(4) as u64);
+        }
+        let n = model.len();
+        let op = r.below(100);
+        let what = format!("{what} (op {op})");
+        let ok = match op {
+            0..30 => {
+                let more: Vec<u32> = (0..[1, 10, 1000, 30_000][r.below(4)]).map(|k| x ^ k).collect();
+                failed(v.extend_from_slice(&more), &what).map(|()| model.extend_from_slice(&more)).is_some()
+            }
+            30..50 if n > 0 => {
+                let i = r.below(n);
+                failed(v.set(i, x), &what).map(|()| model[i] = x).is_some()
+            }
+            50..56 => failed(v.pop(), &what).map(|p| assert_eq!(p, model.pop(), "{what}: pop")).is_some(),
+            56..62 => {
+                let k = r.below(n + 1);
+                failed(v.truncate(k), &what).map(|()| model.truncate(k)).is_some()
+            }
+            62..72 => {
+                let i = r.below(n + 1).max(n.saturating_sub(5000));
+                failed(v.insert(i, x), &what).map(|()| model.insert(i, x)).is_some()
+            }
+            72..80 if n > 0 => {
+                let i = r.below(n).max(n.saturating_sub(5000));
+                failed(v.remove(i), &what).map(|y| assert_eq!(y, model.remove(i), "{what}: remove")).is_some()
+            }
+            80..86 if n > 0 => {
+                let i = r.below(n);
+                failed(v.swap_remove(i), &what).map(|y| assert_eq!(y, model.swap_remove(i), "{what}: swap")).is_some()
+            }
+            86..95 => match failed(v.flush(), &what) {
+                Some(()) => {
+                    flushed = model.clone();
+                    true
+                }
+                None => false,
+            },
+            _ => {
+                v.store_mut().fail_alloc_after = None;
+                let copy = crash_copy(&dir);
+                let c: EmVec<u32> = EmVec::open_with(&copy, &opts()).unwrap();
+                same_vec(&c, &flushed, &format!("{what}: crash copy"));
+                drop(c);
+                std::fs::remove_dir_all(&copy).unwrap();
+                true
+            }
+        };
+        v.store_mut().fail_alloc_after = None;
+        if !ok || step % 50 == 0 {
+            same_vec(&v, &model, &format!("{what}{}", if ok { "" } else { ": after a failed operation" }));
+        }
+    }
+    v.close().unwrap();
+    let v: EmVec<u32> = EmVec::open_with(&dir, &opts()).unwrap();
+    same_vec(&v, &model, &format!("seed {seed:#x}: reopened"));
+    drop(v);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
