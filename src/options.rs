@@ -75,8 +75,10 @@ impl OpenOptions {
     ///
     /// With `false`, a flush still commits atomically, so a crash of the
     /// process never leaves a damaged store, but a power loss or kernel crash
-    /// may lose the flushes made since the kernel last wrote back the pages
-    /// (what LMDB calls `MDB_NOSYNC`).
+    /// may lose the flushes made since the kernel last wrote back the pages,
+    /// or leave a store that no longer opens (`Error::Corrupted`): the kernel
+    /// writes pages back in any order, and space freed by a flush is reused
+    /// at once (what LMDB calls `MDB_NOSYNC`).
     pub fn durable(&mut self, durable: bool) -> &mut Self {
         self.durable = durable;
         self

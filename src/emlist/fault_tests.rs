@@ -219,3 +219,38 @@ fn a_vec_operation_failing_for_space_changes_nothing() {
     drop(v);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression: `push` moved a relocated last group to the end of the data
+/// (shadowing its group offset) before it marked the list changed; when the
+/// push then failed for space, the next flush committed the old table and
+/// folded the shadow back into the block that table reads: the store no
+/// longer opened (its last group lay past the data).
+#[test]
+fn a_push_failing_after_moving_the_last_group_leaves_the_flushed_state() {
+    for k in 0..8 {
+        let what = format!("failing allocation {k}");
+        let dir = temp_dir(&format!("emlist-move-fail-{k}"));
+        let mut l: EmList<Vec<u8>> = EmList::open_with(&dir, &opts()).unwrap();
+        let mut model: Vec<Vec<u8>> = (0..31).map(|i| vec![i as u8; 30_000]).collect();
+        l.extend(model.iter().cloned()).unwrap();
+        // Relocate group 0 to the end of the data: the last group no longer ends it.
+        l.set(3, vec![9; 10]).unwrap();
+        model[3] = vec![9; 10];
+        l.flush().unwrap();
+        l.store_mut().fail_alloc_after = Some(k);
+        match l.push(vec![7; 5]) {
+            Ok(()) => model.push(vec![7; 5]),
+            Err(Error::Full { .. }) => {}
+            Err(e) => panic!("{what}: {e}"),
+        }
+        l.store_mut().fail_alloc_after = None;
+        same_list(&l, &model, &what);
+        l.flush().unwrap();
+        let copy = crash_copy(&dir);
+        let c: EmList<Vec<u8>> = EmList::open_with(&copy, &opts()).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+        same_list(&c, &model, &format!("{what}: reopened"));
+        drop((c, l));
+        std::fs::remove_dir_all(&copy).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

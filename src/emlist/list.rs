@@ -514,6 +514,9 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     #[cold]
     #[inline(never)]
     fn move_tail_to_end(&mut self) -> Result<()> {
+        // The group's offset changes (in a shadow): the next commit must write
+        // a table, whether or not the operation that called this completes.
+        self.write_access()?;
         let g = (self.codes.len() - 1) / GROUP;
         let bytes = self.data.bytes(&self.seq.store, self.tail_off, self.tail_bytes)?.into_owned();
         let store = &mut self.seq.store;
@@ -1126,6 +1129,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// Rewrites the elements from `index` on: removes them, then appends
     /// `first` (an encoding, if any) and the removed ones from `skip` on.
     fn rewrite_tail(&mut self, index: usize, first: Option<&[u8]>, skip: usize) -> Result<()> {
+        self.write_access()?;
         let len = self.len();
         let mut moved = Vec::with_capacity(len - index);
         for i in index + skip..len {

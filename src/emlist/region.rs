@@ -100,6 +100,12 @@ impl Region {
         self.len
     }
 
+    /// Whether the committed table does not describe this region: it has
+    /// shadows (which only a new table records) or another length.
+    pub(crate) fn differs_from_committed(&self) -> bool {
+        !self.overlay.is_empty() || self.len != self.committed_len
+    }
+
     /// Whether every unit lies in one contiguous run of the mapping.
     pub(crate) fn is_contiguous(&self) -> bool {
         self.overlay.is_empty() && self.chunks.iter().filter(|c| c.start < self.len).count() <= 1

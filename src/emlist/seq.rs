@@ -111,6 +111,10 @@ impl Seq {
         for r in regions.iter_mut() {
             r.prune(&mut self.store)?;
         }
+        // A region with shadows must be recorded in a new table even if the
+        // structure forgot to say it changed: the fold after the commit copies
+        // the shadows into blocks that an old table would still read.
+        self.changed |= regions.iter().any(|r| r.differs_from_committed());
         if self.changed {
             let mut out = Vec::with_capacity(HEADER + 64 * regions.len());
             out.extend_from_slice(&self.magic);
