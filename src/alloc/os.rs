@@ -73,6 +73,15 @@ impl Mapping {
         }
     }
 
+    /// Tells the kernel how `offset..offset + len` of the mapping will be read.
+    pub(crate) fn advise_range(&self, advice: Advice, offset: usize, len: usize) {
+        // A hint, as for `advise`.
+        let _ = match self {
+            Mapping::Write(m) => m.advise_range(advice, offset, len),
+            Mapping::Read(m) => m.advise_range(advice, offset, len),
+        };
+    }
+
     /// Tells the kernel how the mapping will be read.
     #[allow(dead_code, reason = "kept for structures that scan in address order")]
     pub(crate) fn advise(&self, advice: Advice) {
@@ -81,17 +90,6 @@ impl Mapping {
             Mapping::Write(m) => m.advise(advice),
             Mapping::Read(m) => m.advise(advice),
         };
-    }
-}
-
-impl Mapping {
-    /// Maps the pages of `offset..offset + len` writable now, in one call,
-    /// rather than one page fault at a time as they are written
-    /// (`MADV_POPULATE_WRITE`, Linux 5.14). A hint: errors are ignored.
-    pub(crate) fn prefault_write(&self, offset: usize, len: usize) {
-        if let Mapping::Write(m) = self {
-            let _ = m.advise_range(Advice::PopulateWrite, offset, len);
-        }
     }
 }
 

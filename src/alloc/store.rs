@@ -434,6 +434,21 @@ impl Store {
         Ok(&mut bytes[off as usize..off as usize + len])
     }
 
+    /// Writes `bytes` at `addr` through the segment file (`pwrite`) rather
+    /// than the mapping, which sees them at once (one page cache): for large
+    /// writes this spares a page fault, and the read of a never-written page,
+    /// per page. Only bounds are checked.
+    ///
+    /// # Correctness
+    ///
+    /// As for [`write_unreached`](Self::write_unreached).
+    pub(crate) fn write_file(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
+        self.write_unreached(addr, bytes.len())?;
+        let (seg, off) = split(addr);
+        let s = &self.segs[seg];
+        s.file.write_all_at(bytes, off).map_err(|e| Error::io("write", seg_path(&self.dir, seg), e))
+    }
+
     /// Copies `len` bytes from `from` to `to`.
     ///
     /// # Correctness
@@ -753,13 +768,15 @@ impl Store {
         }
     }
 
-    /// Asks the kernel to map the `len` bytes at `addr` for writing at once,
-    /// before a large copy into them (see [`Mapping::prefault_write`]).
-    pub(crate) fn prefault_write(&self, addr: u64, len: usize) {
+    /// Advises the kernel that the `len` bytes at `addr` will be read in order
+    /// (`MADV_SEQUENTIAL`: read ahead aggressively), or, with `false`, that
+    /// they have no particular pattern any more (`MADV_NORMAL`).
+    pub(crate) fn advise_range(&self, addr: u64, len: u64, sequential: bool) {
         let (seg, off) = split(addr);
-        if let Some(s) = self.segs.get(seg).filter(|s| off + len as u64 <= s.info.backed) {
+        if let Some(s) = self.segs.get(seg).filter(|s| off + len <= s.info.backed) {
             let start = off & !(PAGE - 1);
-            s.map.prefault_write(start as usize, (off + len as u64 - start) as usize);
+            let advice = if sequential { Advice::Sequential } else { Advice::Normal };
+            s.map.advise_range(advice, start as usize, (off + len - start) as usize);
         }
     }
 

@@ -24,6 +24,7 @@ use crate::error::Result;
 /// let mut chunks: emds::emlist::Chunks<'_, u32> = v.chunks();
 /// assert_eq!(chunks.next(), Some(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9][..]));
 /// assert_eq!(chunks.next(), None);
+/// # drop(chunks);
 /// # drop(v);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
@@ -31,11 +32,20 @@ use crate::error::Result;
 pub struct Chunks<'a, T: Pod> {
     vec: &'a EmVec<T>,
     range: Range<usize>,
+    /// The range advised for sequential reading, reset when dropped.
+    advised: Option<Range<usize>>,
 }
+
+/// Scans of at least this many bytes advise the kernel to read ahead.
+const ADVISE_BYTES: usize = 4 << 20;
 
 impl<'a, T: Pod> Chunks<'a, T> {
     pub(crate) fn new(vec: &'a EmVec<T>, range: Range<usize>) -> Self {
-        Chunks { vec, range }
+        let advised = (range.len().saturating_mul(size_of::<T>()) >= ADVISE_BYTES).then(|| range.clone());
+        if let Some(r) = &advised {
+            vec.advise(r.clone(), true);
+        }
+        Chunks { vec, range, advised }
     }
 
     /// The elements not yet yielded, from both ends.
@@ -106,6 +116,14 @@ impl<'a, T: Pod> DoubleEndedIterator for Chunks<'a, T> {
 
 impl<T: Pod> FusedIterator for Chunks<'_, T> {}
 
+impl<T: Pod> Drop for Chunks<'_, T> {
+    fn drop(&mut self) {
+        if let Some(r) = self.advised.take() {
+            self.vec.advise(r, false);
+        }
+    }
+}
+
 /// The elements of an [`EmVec`] by value, double-ended and exact-size. Made
 /// by [`EmVec::iter`] and [`EmVec::iter_range`].
 ///
@@ -121,6 +139,7 @@ impl<T: Pod> FusedIterator for Chunks<'_, T> {}
 /// assert_eq!(it.next_back(), Some(9));
 /// assert_eq!(it.len(), 8);
 /// assert_eq!(it.nth(5), Some(6));
+/// # drop(it);
 /// # drop(v);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
@@ -227,6 +246,7 @@ impl<T: Pod> FusedIterator for VecIter<'_, T> {}
 /// assert_eq!(it.next().transpose()?, Some("a".to_string()));
 /// assert_eq!(it.next_back().transpose()?, Some("c".to_string()));
 /// assert_eq!(it.len(), 1);
+/// # drop(it);
 /// # drop(l);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), emds::Error>(())
@@ -235,11 +255,25 @@ pub struct Iter<'a, T: serde::Serialize + DeserializeOwned> {
     list: &'a EmList<T>,
     cursor: Cursor<'a>,
     range: Range<usize>,
+    /// Whether the list was advised for sequential reading (reset when dropped).
+    advised: bool,
 }
 
 impl<'a, T: serde::Serialize + DeserializeOwned> Iter<'a, T> {
     pub(crate) fn new(list: &'a EmList<T>, range: Range<usize>) -> Self {
-        Iter { list, cursor: Cursor::default(), range }
+        let advised = range.len() >= 1 << 18;
+        if advised {
+            list.advise(true);
+        }
+        Iter { list, cursor: Cursor::default(), range, advised }
+    }
+}
+
+impl<T: serde::Serialize + DeserializeOwned> Drop for Iter<'_, T> {
+    fn drop(&mut self) {
+        if self.advised {
+            self.list.advise(false);
+        }
     }
 }
 

@@ -265,7 +265,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         if to > from {
             let codes = self.codes.bytes(store, from, to - from)?;
             for (k, &c) in codes.iter().enumerate() {
-                pos += self.stored_at(c, pos, from + k as u64)?;
+                pos = pos.saturating_add(self.stored_at(c, pos, from + k as u64)?);
             }
         }
         Ok((off, pos - off))
@@ -307,7 +307,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     }
 
     fn long_len(&self, pos: u64, i: u64) -> Result<u64> {
-        if pos + 8 > self.data.len() {
+        if pos.saturating_add(8) > self.data.len() {
             return Err(self.corrupt(format!("element {i} lies past the data")));
         }
         let b = self.data.bytes(&self.seq.store, pos, 8)?;
@@ -322,10 +322,10 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn body(&self, code: u8, pos: u64, i: u64) -> Result<Cow<'_, [u8]>> {
         let (at, n) = match code {
             c if c < LONG => (pos, c as u64),
-            LONG => (pos + 8, self.long_len(pos, i)?),
+            LONG => (pos.saturating_add(8), self.long_len(pos, i)?),
             c => return Err(self.corrupt(format!("element {i} has length code {c}"))),
         };
-        if at + n > self.data.len() {
+        if at.saturating_add(n) > self.data.len() {
             return Err(self.corrupt(format!("element {i} lies past the data")));
         }
         self.data.bytes(&self.seq.store, at, n)
@@ -338,7 +338,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let codes = self.codes.bytes(&self.seq.store, first, i - first + 1)?;
         let (&code, before) = codes.split_last().expect("at least element i");
         for (k, &c) in before.iter().enumerate() {
-            pos += self.stored_at(c, pos, first + k as u64)?;
+            pos = pos.saturating_add(self.stored_at(c, pos, first + k as u64)?);
         }
         Ok((code, pos))
     }
@@ -435,7 +435,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         self.seq.store.writable()?;
         let i = self.codes.len();
         let new_group = i.is_multiple_of(GROUP);
-        if !new_group && self.tail_off + self.tail_bytes != self.data.len() {
+        if !new_group && self.tail_off.saturating_add(self.tail_bytes) != self.data.len() {
             self.move_tail_to_end()?;
         }
         let store = &mut self.seq.store;
@@ -478,7 +478,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let i = self.codes.len();
         let code = if body.len() < LONG as usize { body.len() as u8 } else { LONG };
         let new_group = i.is_multiple_of(GROUP);
-        if !new_group && self.tail_off + self.tail_bytes != self.data.len() {
+        if !new_group && self.tail_off.saturating_add(self.tail_bytes) != self.data.len() {
             self.move_tail_to_end()?;
         }
         let d0 = self.data.len();
@@ -760,10 +760,14 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// ```
     pub fn iter_range(&self, range: impl RangeBounds<usize>) -> Option<Iter<'_, T>> {
         let r = resolve(range, self.len())?;
-        if r.len() > 1 << 16 {
-            self.seq.store.advise_sequential(true);
-        }
         Some(Iter::new(self, r))
+    }
+
+    /// Advises the kernel that the list will be read in order (or, with `false`, no longer).
+    pub(crate) fn advise(&self, sequential: bool) {
+        let store = &self.seq.store;
+        self.data.region.advise(store, 0..self.data.region.len(), sequential);
+        self.codes.region.advise(store, 0..self.codes.region.len(), sequential);
     }
 
     /// Element `i < len` for an iterator standing at `cursor`.
@@ -777,9 +781,12 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             c.valid = true;
         }
         let code = c.codes[0];
-        let (at, n) =
-            if code < LONG { (c.pos, code as u64) } else { (c.pos + 8, self.stored_at(code, c.pos, i64)? - 8) };
-        let end = at + n;
+        let (at, n) = if code < LONG {
+            (c.pos, code as u64)
+        } else {
+            (c.pos.saturating_add(8), self.stored_at(code, c.pos, i64)? - 8)
+        };
+        let end = at.saturating_add(n);
         let data_end = c.data_at + c.data.len() as u64;
         if at < c.data_at || end > data_end {
             if end > self.data.len() {
@@ -873,7 +880,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         self.codes.make_writable(store, i, 1)?;
         self.groups.make_writable(store, g, 1)?;
         let last = g == (self.codes.len() - 1) / GROUP;
-        let at_end = last && self.tail_off + self.tail_bytes == self.data.len();
+        let at_end = last && self.tail_off.saturating_add(self.tail_bytes) == self.data.len();
         let d0 = self.data.len();
         let new_off = if at_end { off } else { d0 };
         if at_end {
@@ -887,7 +894,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             self.groups.write(store, g, &new_off.to_le_bytes())?;
         }
         self.codes.write(store, i, &[code])?;
-        self.live_bytes = self.live_bytes - old + new.len() as u64;
+        self.live_bytes = self.live_bytes.saturating_sub(old) + new.len() as u64;
         if last {
             (self.tail_off, self.tail_bytes) = (new_off, group.len() as u64);
         }
@@ -911,7 +918,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// has no room for the copy (a full disk), the list stays as it is, the
     /// operation that called this has succeeded, and a later one tries again.
     fn maybe_compact(&mut self) -> Result<()> {
-        let dead = self.data.len() - self.live_bytes;
+        let dead = self.data.len().saturating_sub(self.live_bytes);
         if dead <= COMPACT_SLACK || dead <= self.live_bytes {
             return Ok(());
         }
@@ -1052,7 +1059,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         if n == 0 {
             self.flags &= !RELOCATED;
         }
-        self.live_bytes -= removed;
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
         (self.tail_off, self.tail_bytes) = (tail_off, tail_bytes);
         Ok(())
     }
@@ -1084,7 +1091,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn raw(&self, i: u64) -> Result<(u8, Vec<u8>)> {
         let (code, pos) = self.locate(i)?;
         let n = self.stored_at(code, pos, i)?;
-        if pos + n > self.data.len() {
+        if pos.saturating_add(n) > self.data.len() {
             return Err(self.corrupt(format!("element {i} lies past the data")));
         }
         Ok((code, self.data.bytes(&self.seq.store, pos, n)?.into_owned()))
@@ -1324,7 +1331,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         for g in 0..n.div_ceil(GROUP) {
             let first = g * GROUP;
             let (off, bytes) = self.span(first, (first + GROUP).min(n))?;
-            if off + bytes > self.data.len() {
+            if off.saturating_add(bytes) > self.data.len() {
                 return Err(bad(format!("group {g} at {off} of {bytes} bytes lies past the data")));
             }
             if self.flags & RELOCATED == 0 && off != expect {

@@ -26,8 +26,8 @@ const MIN_CHUNK_BYTES: u64 = 64 << 10;
 const MAX_CHUNK_BYTES: u64 = 16 << 20;
 /// Appended bytes between two starts of their writeback.
 const WRITEBACK: u64 = 8 << 20;
-/// Appends of at least this many bytes map their pages in one call first.
-const PREFAULT: usize = 64 << 10;
+/// Appends of at least this many bytes go through the file, not the mapping.
+const WRITE_FILE: usize = 64 << 10;
 
 /// One extent of units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,10 +292,21 @@ impl Region {
     fn append_slow(&mut self, store: &mut Store, bytes: &[u8], n: u64) -> Result<()> {
         self.reserve(store, n)?;
         self.prepare(store, self.len, n)?;
-        if bytes.len() >= PREFAULT {
-            self.prefault(store, self.len, n);
+        // Blocks from `free` on lie wholly past the committed length: written
+        // in place, large runs through the file rather than the mapping.
+        let free = self.committed_len.div_ceil(self.block_units) * self.block_units;
+        let split = if bytes.len() >= WRITE_FILE { free.clamp(self.len, self.len + n) } else { self.len + n };
+        let (head, rest) = bytes.split_at(((split - self.len) * self.unit) as usize);
+        self.put(store, self.len, head)?;
+        let mut at = split;
+        let mut rest = rest;
+        while !rest.is_empty() {
+            let ch = self.chunks[self.chunk_of(at)];
+            let take = (((ch.start + ch.cap - at) * self.unit) as usize).min(rest.len());
+            store.write_file(ch.addr + (at - ch.start) * self.unit, &rest[..take])?;
+            rest = &rest[take..];
+            at += take as u64 / self.unit;
         }
-        self.put(store, self.len, bytes)?;
         self.len += n;
         if self.len.saturating_sub(self.written_back) * self.unit >= WRITEBACK {
             self.start_writeback(store);
@@ -316,14 +327,16 @@ impl Region {
         self.written_back = self.len;
     }
 
-    /// Maps the chunk pages of units `i..i + n` (within the capacity) for writing at once.
-    fn prefault(&self, store: &Store, i: u64, n: u64) {
-        let mut at = i;
-        while at < i + n {
+    /// Advises the kernel that units `range` will be read in order (or, with
+    /// `false`, no longer).
+    pub(crate) fn advise(&self, store: &Store, range: std::ops::Range<u64>, sequential: bool) {
+        let mut at = range.start;
+        let end = range.end.min(self.len);
+        while at < end && self.unit > 0 {
             let ch = &self.chunks[self.chunk_of(at)];
-            let end = (ch.start + ch.cap).min(i + n);
-            store.prefault_write(ch.addr + (at - ch.start) * self.unit, ((end - at) * self.unit) as usize);
-            at = end;
+            let stop = (ch.start + ch.cap).min(end);
+            store.advise_range(ch.addr + (at - ch.start) * self.unit, (stop - at) * self.unit, sequential);
+            at = stop;
         }
     }
 

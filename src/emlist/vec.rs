@@ -556,9 +556,6 @@ impl<T: Pod> EmVec<T> {
     /// ```
     pub fn chunks_range(&self, range: impl RangeBounds<usize>) -> Option<Chunks<'_, T>> {
         let r = resolve(range, self.len())?;
-        if r.len() > 1 << 16 {
-            self.seq.store.advise_sequential(true);
-        }
         Some(Chunks::new(self, r))
     }
 
@@ -902,6 +899,11 @@ impl<T: Pod> EmVec<T> {
             return Err(Error::corrupted(self.seq.store.dir(), "check: zero-sized element count"));
         }
         self.seq.check(&[&self.data])
+    }
+
+    /// Advises the kernel that `range` will be read in order (or, with `false`, no longer).
+    pub(crate) fn advise(&self, range: std::ops::Range<usize>, sequential: bool) {
+        self.data.advise(&self.seq.store, range.start as u64..range.end as u64, sequential);
     }
 
     /// The region and the store, for the iterators.
