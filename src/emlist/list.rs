@@ -239,6 +239,10 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             let what = format!("list of {} elements with {} codes and {} groups", extra.len, n, list.groups.len());
             return Err(Error::corrupted(path, what));
         }
+        if list.live_bytes > list.data.len() {
+            let what = format!("{} live bytes in {} bytes of data", list.live_bytes, list.data.len());
+            return Err(Error::corrupted(path, what));
+        }
         list.load_tail()?;
         Ok(list)
     }
@@ -894,6 +898,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             self.groups.write(store, g, &new_off.to_le_bytes())?;
         }
         self.codes.write(store, i, &[code])?;
+        // Saturating: `live_bytes` comes from the table; `check` reports a wrong one.
         self.live_bytes = self.live_bytes.saturating_sub(old) + new.len() as u64;
         if last {
             (self.tail_off, self.tail_bytes) = (new_off, group.len() as u64);
@@ -1411,5 +1416,36 @@ mod damage_tests {
         l.closed = true; // do not commit the damage
         drop(l);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Regression: `live_bytes` from the table (checksummed, so only a buggy
+    /// or crafted writer gets it wrong) was trusted in subtractions: one
+    /// larger than the data, or smaller than the elements removed, panicked
+    /// (overflow) in truncate, set and the compaction test. Now one larger
+    /// than the data is refused at open, a smaller one is reported by `check`.
+    #[test]
+    fn a_wrong_live_byte_count_is_reported_by_check_not_a_panic() {
+        for wrong in [0, 5, 100_000, u64::MAX] {
+            let dir = std::env::temp_dir().join(format!("emds-unit-live-bytes-{wrong}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut l: EmList<String> = EmList::open(&dir).unwrap();
+            l.extend((0..100).map(|i| format!("element {i}"))).unwrap();
+            l.live_bytes = wrong;
+            l.close().unwrap();
+            if wrong > 1000 {
+                // More live bytes than data: refused at open.
+                assert!(matches!(EmList::<String>::open(&dir), Err(Error::Corrupted { .. })), "live bytes {wrong}");
+                std::fs::remove_dir_all(&dir).unwrap();
+                continue;
+            }
+            let mut l: EmList<String> = EmList::open(&dir).unwrap();
+            assert!(matches!(l.check(), Err(Error::Corrupted { .. })), "live bytes {wrong}");
+            l.set(3, "a longer element than before".into()).unwrap();
+            l.truncate(50).unwrap();
+            assert_eq!(l.pop().unwrap(), Some("element 49".to_string()));
+            assert_eq!(l.len(), 49);
+            drop(l);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }
