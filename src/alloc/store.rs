@@ -337,6 +337,12 @@ impl Store {
         self.committed.hash_seed
     }
 
+    /// Bytes of the store backed by disk blocks: a bound on anything a
+    /// committed root may count (pages, objects, entries), for validation on open.
+    pub(crate) fn backed_bytes(&self) -> u64 {
+        self.segs.iter().map(|s| s.info.backed).fold(0, u64::saturating_add)
+    }
+
     /// The store's directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir

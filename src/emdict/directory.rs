@@ -116,6 +116,26 @@ impl Directory {
             let what = format!("directory index at {:#x}: checksum mismatch", root.index_addr);
             return Err(Error::corrupted(store.dir(), what));
         }
+        // Every page is read and verified before memory is reserved for the
+        // entries: a forged depth then costs at most a failed read per page,
+        // and a reservation of 2^depth entries is backed by as many bytes of
+        // the store (never 32 GiB for a root that only claims them).
+        let mut pages = Vec::new();
+        for p in 0..n {
+            let addr = u64::from_le_bytes(index[16 * p..16 * p + 8].try_into().expect("8 bytes"));
+            let sum = u64::from_le_bytes(index[16 * p + 8..16 * p + 16].try_into().expect("8 bytes"));
+            let page = store.read(addr, PAGE).map_err(|_| {
+                let what = format!("directory page {p} at {addr:#x} lies outside the store");
+                Error::corrupted(store.dir(), what)
+            })?;
+            if xxh3_64(page) != sum {
+                return Err(Error::corrupted(
+                    store.dir(),
+                    format!("directory page {p} at {addr:#x}: checksum mismatch"),
+                ));
+            }
+            pages.push((addr, sum, page));
+        }
         let size = 1usize << root.depth;
         let mut dir = Directory {
             entries: Vec::with_capacity(size),
@@ -127,16 +147,7 @@ impl Directory {
             index_sum: root.index_sum,
             index_stale: false,
         };
-        for p in 0..n {
-            let addr = u64::from_le_bytes(index[16 * p..16 * p + 8].try_into().expect("8 bytes"));
-            let sum = u64::from_le_bytes(index[16 * p + 8..16 * p + 16].try_into().expect("8 bytes"));
-            let page = store.read(addr, PAGE)?;
-            if xxh3_64(page) != sum {
-                return Err(Error::corrupted(
-                    store.dir(),
-                    format!("directory page {p} at {addr:#x}: checksum mismatch"),
-                ));
-            }
+        for (p, (addr, sum, page)) in pages.into_iter().enumerate() {
             let take = (size - p * PER_PAGE).min(PER_PAGE);
             for w in page.chunks_exact(8).take(take) {
                 let a = u64::from_le_bytes(w.try_into().expect("8 bytes"));

@@ -130,6 +130,41 @@ fn corrupt_bucket(store: &Store, addr: u64, what: String) -> Error {
     Error::corrupted(store.dir(), format!("bucket at {addr:#x}: {what}"))
 }
 
+/// Decrements a count read from the root; at zero the root lied.
+#[inline]
+fn decrement(store: &Store, count: &mut u64, field: &str) -> Result<()> {
+    match count.checked_sub(1) {
+        Some(c) => {
+            *count = c;
+            Ok(())
+        }
+        None => Err(count_underflow(store, field)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_underflow(store: &Store, field: &str) -> Error {
+    Error::corrupted(store.dir().join("meta"), format!("dict root: {field} is 0 but the dict holds more"))
+}
+
+/// Validates the counts of a committed root against the store's size: a
+/// bucket page is a page, an entry or an out-of-line object at least a byte.
+fn validate_counts(store: &Store, r: &Root, has_dir: bool) -> Result<()> {
+    let backed = store.backed_bytes();
+    let bad = |what: String| Err(Error::corrupted(store.dir().join("meta"), format!("dict root: {what}")));
+    if r.bucket_pages > backed / PAGE as u64 || (has_dir && r.bucket_pages == 0) {
+        return bad(format!("bucket_pages {} in a store of {backed} bytes", r.bucket_pages));
+    }
+    if r.len > backed {
+        return bad(format!("len {} in a store of {backed} bytes", r.len));
+    }
+    if r.objects > backed || r.objects > r.len {
+        return bad(format!("objects {} with len {} in a store of {backed} bytes", r.objects, r.len));
+    }
+    Ok(())
+}
+
 impl RawDict {
     pub(crate) fn new(store: Store) -> Result<RawDict> {
         let root = Root::decode(store.root(), &store)?;
@@ -138,6 +173,7 @@ impl RawDict {
             None => Directory::default(),
         };
         let r = root.unwrap_or_default();
+        validate_counts(&store, &r, !dir.entries.is_empty())?;
         Ok(RawDict {
             seed: store.hash_seed(),
             store,
@@ -419,7 +455,7 @@ impl RawDict {
     fn free_page(&mut self, addr: u64) -> Result<()> {
         self.store.free_pages(addr, 1)?;
         self.touched.remove(&addr);
-        self.bucket_pages -= 1;
+        decrement(&self.store, &mut self.bucket_pages, "bucket_pages")?;
         Ok(())
     }
 
@@ -612,7 +648,7 @@ impl RawDict {
         BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
-            self.objects -= 1;
+            decrement(&self.store, &mut self.objects, "objects")?;
         }
         self.append_entry(page, h, key, value, obj)?;
         if self.bucket(loc.page)?.len() == 0 {
@@ -664,15 +700,18 @@ impl RawDict {
     /// Removes the entry at `loc` (found for hash `h`).
     pub(crate) fn remove(&mut self, h: u64, loc: Loc) -> Result<()> {
         self.store.writable()?;
+        if self.len == 0 || (loc.object.is_some() && self.objects == 0) {
+            return Err(count_underflow(&self.store, if self.len == 0 { "len" } else { "objects" }));
+        }
         let idx = self.index(h);
         let head = self.make_writable(idx)?;
         let page = self.page_at(head, loc.pos)?;
         BucketMut::new(self.store.write(page, PAGE)?).remove(loc.i, loc.start, loc.len);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
-            self.objects -= 1;
+            decrement(&self.store, &mut self.objects, "objects")?;
         }
-        self.len -= 1;
+        decrement(&self.store, &mut self.len, "len")?;
         let b = self.bucket(page)?;
         if b.len() == 0 {
             match self.empty_page(idx, head, page) {

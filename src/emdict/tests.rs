@@ -255,3 +255,88 @@ fn a_flush_failing_at_the_directory_index_rewrites_it_on_retry() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Rewrites the committed root of the dict at `dir` through the store's own
+/// commit (so the meta record's checksum is valid), after `edit` changed it.
+fn forge_root(dir: &std::path::Path, edit: impl FnOnce(&mut super::directory::Root, &mut crate::alloc::Store)) {
+    let opts = OpenOptions::new();
+    let mut store = crate::alloc::Store::open(dir, &opts, crate::alloc::Kind::Dict, 0, 0).unwrap();
+    let mut root = super::directory::Root::decode(store.root(), &store).unwrap().unwrap();
+    edit(&mut root, &mut store);
+    store.commit(&root.encode()).unwrap();
+}
+
+fn small_dict(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    for i in 0..10 {
+        d.insert(i, i).unwrap();
+    }
+    d.close().unwrap();
+    dir
+}
+
+fn expect_corrupted(r: crate::Result<EmDict<u64, u64>>, field: &str) {
+    match r {
+        Err(crate::Error::Corrupted { path, what }) => {
+            assert!(what.contains(field), "{what}");
+            assert!(!path.as_os_str().is_empty());
+        }
+        other => panic!("expected Corrupted naming {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_forged_zero_count_is_an_error_not_an_underflow() {
+    for field in ["len", "bucket_pages", "objects"] {
+        let dir = small_dict(&format!("forged-{field}"));
+        forge_root(&dir, |r, _| match field {
+            "len" => r.len = 0,
+            "bucket_pages" => r.bucket_pages = 0,
+            _ => r.objects = u64::MAX,
+        });
+        // Open rejects what it can; whatever it accepts, removing every key
+        // must give values or errors, never an arithmetic panic.
+        match EmDict::<u64, u64>::open(&dir) {
+            Err(e) => assert!(matches!(e, crate::Error::Corrupted { .. }), "{field}: {e:?}"),
+            Ok(mut d) => {
+                for i in 0..10 {
+                    let _ = d.remove(&i);
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn forged_counts_beyond_the_store_are_rejected_on_open() {
+    for field in ["len", "bucket_pages", "objects"] {
+        let dir = small_dict(&format!("huge-{field}"));
+        forge_root(&dir, |r, _| match field {
+            "len" => r.len = u64::MAX,
+            "bucket_pages" => r.bucket_pages = u64::MAX,
+            _ => r.objects = u64::MAX,
+        });
+        expect_corrupted(EmDict::open(&dir), field);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A root claiming the deepest directory (2^32 entries, 32 GiB in memory) over
+/// a real, checksummed index of zeros: open must fail on the first page it
+/// reads, before reserving memory for the entries.
+#[test]
+fn a_forged_deep_directory_is_rejected_before_any_large_allocation() {
+    let dir = small_dict("deep-dir");
+    forge_root(&dir, |r, store| {
+        r.depth = super::directory::MAX_DEPTH;
+        r.dir_pages = super::directory::pages_for_depth(r.depth) as u64;
+        let ilen = 16 * r.dir_pages;
+        let addr = store.alloc_pages(ilen / 4096).unwrap();
+        r.index_addr = addr;
+        r.index_sum = xxhash_rust::xxh3::xxh3_64(store.read(addr, ilen as usize).unwrap());
+    });
+    expect_corrupted(EmDict::open(&dir), "directory page");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

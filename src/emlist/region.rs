@@ -498,6 +498,12 @@ impl Region {
         if nchunks.saturating_add(nshadows).saturating_mul(16) > r.remaining() as u64 {
             return Err(bad(format!("{nchunks} chunks and {nshadows} shadows exceed the table")));
         }
+        // Chunks are disjoint extents of the store: together they hold at most
+        // its backed bytes. Repeated or overlapping chunks would otherwise
+        // make the in-memory chunk directory (an entry per minimum chunk of
+        // capacity) arbitrarily large.
+        let backed = store.backed_bytes();
+        let mut total: u64 = 0;
         for _ in 0..nchunks {
             let (addr, cap) = (r.u64()?, r.u64()?);
             if unit == 0 || cap == 0 || cap % reg.block_units != 0 || cap < reg.min_chunk {
@@ -509,6 +515,10 @@ impl Region {
             };
             if addr % PAGE != 0 || store.read(addr, bytes as usize).is_err() {
                 return Err(bad(format!("chunk at {addr:#x} of {bytes} bytes lies outside the store")));
+            }
+            total = total.saturating_add(bytes);
+            if total > backed {
+                return Err(bad(format!("chunks of {total} bytes in all exceed the store's {backed} bytes")));
             }
             reg.push_chunk(Chunk { addr, start: reg.cap, cap });
         }

@@ -166,3 +166,52 @@ impl Seq {
         self.store.check(&objects)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmVec;
+
+    /// Rewrites the committed table of the `EmVec<u64>` at `dir` through the
+    /// store's own commit (valid checksums throughout), after `edit` changed it.
+    fn forge_table(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+        let mut store = Store::open(dir, &OpenOptions::new(), Kind::Vec, 8, 8).unwrap();
+        let mut root = *store.root();
+        let (addr, tlen) = (u64_at(&root, 8), u64_at(&root, 16));
+        let mut table = store.read(addr, tlen as usize).unwrap().to_vec();
+        edit(&mut table);
+        let at = store.alloc(table.len()).unwrap();
+        store.write(at, table.len()).unwrap().copy_from_slice(&table);
+        root[8..16].copy_from_slice(&at.to_le_bytes());
+        root[16..24].copy_from_slice(&(table.len() as u64).to_le_bytes());
+        root[24..32].copy_from_slice(&xxh3_64(&table).to_le_bytes());
+        store.commit(&root).unwrap();
+    }
+
+    /// A table naming the same chunk many times claims more capacity than the
+    /// store holds: open refuses it before building a chunk directory for it.
+    #[test]
+    fn repeated_chunks_beyond_the_store_are_corrupted() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-forged-chunks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut v = EmVec::<u64>::open(&dir).unwrap();
+        v.extend_from_slice(&[7; 100]).unwrap();
+        v.close().unwrap();
+        forge_table(&dir, |t| {
+            // Header, then the region: unit, len, nchunks, nshadows, chunks.
+            let nchunks = u64_at(t, HEADER + 16);
+            assert_eq!((nchunks, u64_at(t, HEADER + 24)), (1, 0), "one chunk, no shadows");
+            let chunk = t[HEADER + 32..HEADER + 48].to_vec();
+            let copies = 100_000u64;
+            t[HEADER + 16..HEADER + 24].copy_from_slice(&copies.to_le_bytes());
+            for _ in 1..copies {
+                t.extend_from_slice(&chunk);
+            }
+        });
+        match EmVec::<u64>::open(&dir) {
+            Err(Error::Corrupted { what, .. }) => assert!(what.contains("chunks of"), "{what}"),
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
