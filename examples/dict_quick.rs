@@ -76,12 +76,14 @@ fn main() -> emds::Result<()> {
     }
     rate("get absent", gets, start);
     let start = timer();
-    let mut sum = 0u64;
-    for e in d.iter() {
-        sum = sum.wrapping_add(e?.1);
+    for _ in 0..rounds.max(1) {
+        let mut sum = 0u64;
+        for e in d.iter() {
+            sum = sum.wrapping_add(e?.1);
+        }
+        assert_eq!(sum, (0..n).sum::<u64>());
     }
-    rate("iterate", n, start);
-    assert_eq!(sum, (0..n).sum::<u64>());
+    rate("iterate", n * rounds.max(1), start);
     drop(d);
 
     let mut d: EmDict<u64, u64> = EmDict::open(&dir)?;

@@ -82,7 +82,21 @@ fn wrong_types_give_a_decode_error_naming_the_entry() {
     assert_eq!(d.get("key").unwrap().as_deref(), Some("a string value"));
     d.check().unwrap();
     drop(d);
-    // And a dict is not a list: another kind is refused at open.
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_list_is_not_a_dict() {
+    let dir = temp_dir("kind");
+    let mut list: emds::EmList<u64> = emds::EmList::open(&dir).unwrap();
+    list.push(1).unwrap();
+    list.close().unwrap();
+    match EmDict::<u64, u64>::open(&dir) {
+        Err(Error::WrongKind { expected, found, .. }) => {
+            assert!(expected.contains("EmDict") && found.contains("EmList"))
+        }
+        other => panic!("expected WrongKind, got {other:?}"),
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -417,16 +417,22 @@ impl<'a> BucketMut<'a> {
         out[16..24].copy_from_slice(&vlen.to_le_bytes());
     }
 
-    /// Removes entry `i`, whose data is `[start, start + len)`.
+    /// Removes entry `i`, whose data is `[start, start + len)`. In a
+    /// variable-width page the entries after it keep their order; in a
+    /// fixed-width page the last entry moves into its slot.
     pub(crate) fn remove(&mut self, i: usize, start: usize, len: usize) {
         let (n, used) = (self.n(), self.used());
         let low = PAGE - used;
-        self.page.copy_within(low..start, low + len);
         if self.width() != 0 {
-            self.page.copy_within(HEADER + i + 1..HEADER + n, HEADER + i);
+            // Fixed width: the last slot takes the removed one's place.
+            if i + 1 != n {
+                self.page.copy_within(low..low + len, start);
+                self.page[HEADER + i] = self.page[HEADER + n - 1];
+            }
             self.set_counts(n - 1, used - len);
             return;
         }
+        self.page.copy_within(low..start, low + len);
         self.page.copy_within(HEADER + i + 1..HEADER + n + i, HEADER + i);
         self.page.copy_within(HEADER + n + i + 1..HEADER + 2 * n, HEADER + n + i - 1);
         self.set_counts(n - 1, used - len);
@@ -510,8 +516,10 @@ mod fixed_tests {
         b.remove(7, start, 12);
         let view = b.as_ref();
         assert_eq!(view.len(), 49);
-        assert_eq!(view.entry_at(7, view.end_of(7)).unwrap().0, Stored::Inline { key: &[8; 4], value: &[8; 2] });
-        assert_eq!(view.tags()[7], 8 % 3);
+        // The last slot (49) took the place of slot 7.
+        assert_eq!(view.entry_at(7, view.end_of(7)).unwrap().0, Stored::Inline { key: &[49; 4], value: &[49; 1] });
+        assert_eq!(view.tags()[7], 49 % 3);
+        assert_eq!(view.entry_at(8, view.end_of(8)).unwrap().0, Stored::Inline { key: &[8; 4], value: &[8; 2] });
         assert!(view.has_room(4, 6, 11, true));
         assert!(!view.has_room(4, 7, 12, true));
         assert!(!view.has_room(4, 6, 11, false));

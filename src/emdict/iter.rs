@@ -176,6 +176,23 @@ dict_iter!(
     /// An iterator over the entries of an [`EmDict`](crate::EmDict), made by
     /// [`EmDict::iter`](crate::EmDict::iter). Each item is decoded from the
     /// store: `Ok((key, value))`, or an error naming the entry that could not be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::EmDict;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emds-doc-iter-type-{}", std::process::id()));
+    /// let mut d: EmDict<u32, u32> = EmDict::open(&dir)?;
+    /// d.extend([(1, 10), (2, 20)])?;
+    /// let it: emds::emdict::Iter<'_, u32, u32> = d.iter();
+    /// let mut all = it.collect::<Result<Vec<_>, _>>()?;
+    /// all.sort();
+    /// assert_eq!(all, [(1, 10), (2, 20)]);
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     Iter,
     (K, V),
     |raw, e| Ok((decode_key(raw, &e)?, decode_value(raw, &e)?))
@@ -184,6 +201,21 @@ dict_iter!(
 dict_iter!(
     /// An iterator over the keys of an [`EmDict`](crate::EmDict), made by
     /// [`EmDict::keys`](crate::EmDict::keys). Values are not decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::EmDict;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emds-doc-keys-type-{}", std::process::id()));
+    /// let mut d: EmDict<u32, u32> = EmDict::open(&dir)?;
+    /// d.extend([(1, 10), (2, 20)])?;
+    /// let keys: emds::emdict::Keys<'_, u32, u32> = d.keys();
+    /// assert_eq!(keys.map(Result::unwrap).sum::<u32>(), 3);
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     Keys,
     K,
     |raw, e| decode_key(raw, &e)
@@ -192,6 +224,21 @@ dict_iter!(
 dict_iter!(
     /// An iterator over the values of an [`EmDict`](crate::EmDict), made by
     /// [`EmDict::values`](crate::EmDict::values). Keys are not decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::EmDict;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emds-doc-values-type-{}", std::process::id()));
+    /// let mut d: EmDict<u32, u32> = EmDict::open(&dir)?;
+    /// d.extend([(1, 10), (2, 20)])?;
+    /// let values: emds::emdict::Values<'_, u32, u32> = d.values();
+    /// assert_eq!(values.map(Result::unwrap).sum::<u32>(), 30);
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     Values,
     V,
     |raw, e| decode_value(raw, &e)
@@ -199,6 +246,22 @@ dict_iter!(
 
 /// The entries taken out of an [`EmDict`](crate::EmDict) by
 /// [`EmDict::drain`](crate::EmDict::drain), already decoded.
+///
+/// # Examples
+///
+/// ```
+/// use emds::EmDict;
+///
+/// let dir = std::env::temp_dir().join(format!("emds-doc-drain-type-{}", std::process::id()));
+/// let mut d: EmDict<u32, u32> = EmDict::open(&dir)?;
+/// d.extend([(1, 10), (2, 20)])?;
+/// let drained: emds::emdict::Drain<u32, u32> = d.drain()?;
+/// assert_eq!(drained.len(), 2);
+/// assert!(d.is_empty());
+/// # drop(d);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), emds::Error>(())
+/// ```
 pub struct Drain<K, V> {
     pub(crate) inner: std::vec::IntoIter<(K, V)>,
 }
