@@ -49,6 +49,23 @@ impl<'a, T: Pod> Chunks<'a, T> {
     }
 
     /// The elements not yet yielded, from both ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-chunks-rem-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut v = emds::EmVec::<u8>::open(&dir)?;
+    /// v.extend_from_slice(&[1, 2, 3])?;
+    /// let mut chunks = v.chunks();
+    /// assert_eq!(chunks.remaining(), 3);
+    /// chunks.next();
+    /// assert_eq!(chunks.remaining(), 0);
+    /// # drop(chunks);
+    /// # drop(v);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn remaining(&self) -> usize {
         self.range.len()
     }
