@@ -421,7 +421,9 @@ fn emlist_push_on_garbage_data_is_an_error_not_a_panic() {
         }
         l.close().unwrap();
         garbage_around_the_table(&store, seed);
-        let Ok(mut l) = EmList::<Vec<u8>>::open_with(&store, &common::small_segments()) else { continue };
+        let Ok(mut l) = common::retry_locked(|| EmList::<Vec<u8>>::open_with(&store, &common::small_segments())) else {
+            continue;
+        };
         let n = l.len();
         let _ = l.get(n.saturating_sub(1));
         let _ = drain(l.iter(), 1 << 30);
@@ -451,7 +453,9 @@ fn emvec_on_garbage_data_gives_values_or_errors() {
         v.extend_from_slice(&common::vec_run(seed, 300_000)).unwrap();
         v.close().unwrap();
         garbage_around_the_table(&store, seed);
-        let Ok(mut v) = EmVec::<u64>::open_with(&store, &common::small_segments()) else { continue };
+        let Ok(mut v) = common::retry_locked(|| EmVec::<u64>::open_with(&store, &common::small_segments())) else {
+            continue;
+        };
         let _ = read_all_chunks(&v);
         let _ = v.check();
         let _ = v.push(1);

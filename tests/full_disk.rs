@@ -193,7 +193,7 @@ fn fill_and_reopen(kind: &str, dir: &Path, limit: Option<u64>, write_after: bool
     assert!(ended.lines.iter().any(|l| l == "R"), "{kind}: reads after the error failed");
     let flushed: u64 = ended.lines.iter().filter_map(|l| l.strip_prefix("F ")?.parse().ok()).next_back().unwrap_or(0);
     assert!(flushed > 0, "{kind}: no flush landed before the disk was full");
-    let mut f = Filling::open(kind, dir).expect("reopen");
+    let mut f = common::retry_locked(|| Filling::open(kind, dir)).expect("reopen");
     f.verify(flushed).unwrap_or_else(|e| panic!("{kind}: after reopen: {e}"));
     if write_after {
         for i in flushed..flushed + 20 {
@@ -201,7 +201,7 @@ fn fill_and_reopen(kind: &str, dir: &Path, limit: Option<u64>, write_after: bool
         }
         f.flush().unwrap();
         drop(f);
-        Filling::open(kind, dir).unwrap().verify(flushed + 20).unwrap();
+        common::retry_locked(|| Filling::open(kind, dir)).unwrap().verify(flushed + 20).unwrap();
     } else {
         // Still full: a write may fail, but only with an error.
         let _ = f.add(flushed).and_then(|()| f.flush());

@@ -67,6 +67,12 @@ fn child() {
     }
 }
 
+fn read_only() -> emds::OpenOptions {
+    let mut o = common::small_segments();
+    o.read_only(true);
+    o
+}
+
 /// What the kill rounds of one structure saw.
 #[derive(Debug, Default)]
 struct Tally {
@@ -153,8 +159,27 @@ fn kill_rounds<S: Subject>(kills: usize) {
         let mut next = replay.clone();
         S::batch(&mut r, &mut next);
 
+        // First read-only, as the crash left it (an EmList/EmVec state may read
+        // through shadow blocks), then read-write (which folds them back).
+        let seen = match common::retry_locked(|| S::open_with(dir.path(), &read_only())) {
+            Ok(ro) => {
+                let seen = S::read(&ro).unwrap_or_else(|e| panic!("{context}: read-only read after reopen: {e}"));
+                S::check(&ro).unwrap_or_else(|e| panic!("{context}: read-only check() after reopen: {e}"));
+                Some(seen)
+            }
+            // Killed before the store was first created: a read-only open finds none.
+            Err(emds::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && replay == S::Model::default() =>
+            {
+                None
+            }
+            Err(e) => panic!("{context}: read-only reopen: {e}"),
+        };
         let h = common::retry_locked(|| S::open(dir.path())).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
         let got = S::read(&h).unwrap_or_else(|e| panic!("{context}: read after reopen: {e}"));
+        if let Some(seen) = seen {
+            assert!(got == seen, "{context}: read-only and read-write opens disagree: {}", S::diff(&got, &seen));
+        }
         if got == replay {
             tally.at_last_flush += 1;
         } else if got == next {

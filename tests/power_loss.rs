@@ -146,6 +146,11 @@ fn power_loss<S: Subject>(images: usize) {
                 }
             };
             let context = format!("{} image {} ({what}), seed {seed:#x}", S::NAME, tally.images);
+            // Read-only first: the state as the power cut left it, shadows and all.
+            let ro = S::open_with(&image, common::small_segments().read_only(true))
+                .unwrap_or_else(|e| panic!("{context}: read-only open: {e}"));
+            common::verify::<S>(&ro, expected).unwrap_or_else(|e| panic!("{context}: read-only: {e}"));
+            drop(ro);
             let opened = S::open(&image).unwrap_or_else(|e| panic!("{context}: open: {e}"));
             common::verify::<S>(&opened, expected).unwrap_or_else(|e| panic!("{context}: {e}"));
             if rng.chance(35) {
