@@ -213,6 +213,11 @@ impl Run {
                 .collect();
             let _ = writeln!(s, "           phases (wall/CPU/CPU wait/blocked s): {}", phases.join(", "));
         }
+        if self.bfs_emds.runs.is_empty() {
+            // --build-only: nothing was walked.
+            let _ = writeln!(s, "total      {:.1} s", self.total.as_secs_f64());
+            return s;
+        }
         let _ = writeln!(
             s,
             "reopen     {:.3} ms; CSR in {} + {} slices; first scan of the targets {:.3} s",
