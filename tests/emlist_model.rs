@@ -7,20 +7,8 @@
 use emds::{EmList, Error, OpenOptions};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-    }
-}
+mod common;
+use common::Rng;
 
 trait Elem: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug {
     fn make(r: &mut Rng) -> Self;
@@ -37,25 +25,25 @@ impl Elem for u8 {
 impl Elem for (u64, u64) {
     fn make(r: &mut Rng) -> Self {
         // Small and large varints alike.
-        (r.next() >> (r.next() % 64), r.below(1000) as u64)
+        (r.next() >> (r.next() % 64), r.index(1000) as u64)
     }
 }
 impl Elem for String {
     fn make(r: &mut Rng) -> Self {
-        let n = match r.below(10) {
-            0 => 250 + r.below(10), // around the long-length threshold
-            1 => r.below(5000),
-            _ => r.below(40),
+        let n = match r.index(10) {
+            0 => 250 + r.index(10), // around the long-length threshold
+            1 => r.index(5000),
+            _ => r.index(40),
         };
         (0..n).map(|i| (b'a' + ((i as u64 + r.0) % 26) as u8) as char).collect()
     }
 }
 impl Elem for Vec<u8> {
     fn make(r: &mut Rng) -> Self {
-        let n = match r.below(40) {
-            0 => (1 << 20) + r.below(100), // a megabyte
-            1..5 => r.below(20_000),
-            _ => r.below(300),
+        let n = match r.index(40) {
+            0 => (1 << 20) + r.index(100), // a megabyte
+            1..5 => r.index(20_000),
+            _ => r.index(300),
         };
         let x = r.next() as u8;
         (0..n).map(|i| x.wrapping_add(i as u8)).collect()
@@ -83,31 +71,31 @@ fn same<T: Elem>(l: &EmList<T>, model: &[T], step: usize, seed: u64) {
     assert!(back.iter().rev().eq(model.iter()), "seed {seed:#x} step {step}: reverse iteration");
 }
 
-fn run<T: Elem>(name: &str, seed: u64, steps: usize, scale: usize) {
-    println!("{name}: seed {seed:#x}");
+fn run<T: Elem>(name: &str, steps: usize, scale: usize) {
+    let seed = common::seed(name);
     let path = dir(name);
     let mut r = Rng(seed);
     let mut l: EmList<T> = EmList::open_with(&path, &opts()).unwrap();
     let mut model: Vec<T> = Vec::new();
     let mut flushed: Vec<T> = Vec::new();
     for step in 0..steps {
-        match r.below(100) {
+        match r.index(100) {
             0..30 => {
                 let x = T::make(&mut r);
                 l.push(x.clone()).unwrap();
                 model.push(x);
             }
             30..36 => {
-                let n = r.below(scale);
+                let n = r.index(scale);
                 let xs: Vec<T> = (0..n).map(|_| T::make(&mut r)).collect();
                 l.extend(xs.iter().cloned()).unwrap();
                 model.extend(xs);
             }
             36..52 if !model.is_empty() => {
-                let i = r.below(model.len());
+                let i = r.index(model.len());
                 // Half the time a value of the same encoded size (rewritten in place).
-                let x = if r.below(2) == 0 {
-                    model[model.len() - 1 - r.below(model.len())].clone()
+                let x = if r.index(2) == 0 {
+                    model[model.len() - 1 - r.index(model.len())].clone()
                 } else {
                     T::make(&mut r)
                 };
@@ -116,22 +104,22 @@ fn run<T: Elem>(name: &str, seed: u64, steps: usize, scale: usize) {
             }
             52..59 => assert_eq!(l.pop().unwrap(), model.pop(), "seed {seed:#x} step {step}: pop"),
             59..62 => {
-                let n = model.len().saturating_sub(r.below(40));
+                let n = model.len().saturating_sub(r.index(40));
                 l.truncate(n).unwrap();
                 model.truncate(n);
             }
             62..64 => {
-                let i = model.len().saturating_sub(r.below(50));
+                let i = model.len().saturating_sub(r.index(50));
                 let x = T::make(&mut r);
                 l.insert(i, x.clone()).unwrap();
                 model.insert(i, x);
             }
             64..66 if !model.is_empty() => {
-                let i = model.len() - 1 - r.below(model.len().min(50));
+                let i = model.len() - 1 - r.index(model.len().min(50));
                 assert_eq!(l.remove(i).unwrap(), model.remove(i));
             }
             66..69 if !model.is_empty() => {
-                let i = r.below(model.len());
+                let i = r.index(model.len());
                 assert_eq!(l.swap_remove(i).unwrap(), model.swap_remove(i));
             }
             69..75 => {
@@ -172,10 +160,10 @@ fn run<T: Elem>(name: &str, seed: u64, steps: usize, scale: usize) {
                 std::fs::remove_dir_all(&copy).unwrap();
             }
             _ => {
-                let i = r.below(model.len() + 2);
+                let i = r.index(model.len() + 2);
                 assert_eq!(l.get(i).unwrap().as_ref(), model.get(i), "seed {seed:#x} step {step}: get {i}");
-                let a = r.below(model.len() + 1);
-                let b = a + r.below((model.len() - a).min(100) + 1);
+                let a = r.index(model.len() + 1);
+                let b = a + r.index((model.len() - a).min(100) + 1);
                 assert_eq!(l.get_range(a..b).unwrap().as_deref(), model.get(a..b), "seed {seed:#x} step {step}");
             }
         }
@@ -209,38 +197,29 @@ fn snapshot(path: &std::path::Path, n: usize) -> std::path::PathBuf {
     copy
 }
 
-fn seed() -> u64 {
-    std::env::var("EMDS_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-        })
-}
-
 #[test]
 fn units_against_a_vec() {
-    run::<()>("emlist-unit", seed(), 12000, 3000);
+    run::<()>("emlist-unit", 12000, 3000);
 }
 
 #[test]
 fn bytes_against_a_vec() {
-    run::<u8>("emlist-u8", seed(), 15000, 3000);
+    run::<u8>("emlist-u8", 15000, 3000);
 }
 
 #[test]
 fn pairs_against_a_vec() {
-    run::<(u64, u64)>("emlist-pairs", seed(), 15000, 2000);
+    run::<(u64, u64)>("emlist-pairs", 15000, 2000);
 }
 
 #[test]
 fn strings_against_a_vec() {
-    run::<String>("emlist-strings", seed(), 10000, 200);
+    run::<String>("emlist-strings", 10000, 200);
 }
 
 #[test]
 fn byte_vectors_up_to_a_megabyte_against_a_vec() {
-    run::<Vec<u8>>("emlist-blobs", seed(), 2000, 20);
+    run::<Vec<u8>>("emlist-blobs", 2000, 20);
 }
 
 /// Serializes as a u32, but fails for `FAIL` and panics for `PANIC`.
@@ -357,8 +336,8 @@ fn sets_that_change_sizes_reuse_space() {
     let mut model: Vec<String> = (0..n).map(|i| format!("{i:08}")).collect();
     for round in 0..20 {
         for _ in 0..n / 4 {
-            let i = r.below(n);
-            let s = "x".repeat(1 + r.below(16));
+            let i = r.index(n);
+            let s = "x".repeat(1 + r.index(16));
             l.set(i, s.clone()).unwrap();
             model[i] = s;
         }

@@ -6,20 +6,8 @@
 use bytemuck::{Pod, Zeroable};
 use emds::{EmVec, Error, OpenOptions};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-    }
-}
+mod common;
+use common::Rng;
 
 trait Elem: Pod + PartialEq + std::fmt::Debug {
     fn make(r: &mut Rng) -> Self;
@@ -88,50 +76,50 @@ fn same<T: Elem>(v: &EmVec<T>, model: &[T], step: usize, seed: u64) {
     assert!(back.iter().rev().eq(model.iter()), "seed {seed:#x} step {step}: reverse iteration");
 }
 
-fn run<T: Elem>(name: &str, seed: u64, steps: usize, scale: usize) {
-    println!("{name}: seed {seed:#x}");
+fn run<T: Elem>(name: &str, steps: usize, scale: usize) {
+    let seed = common::seed(name);
     let path = dir(name);
     let mut r = Rng(seed);
     let mut v: EmVec<T> = EmVec::open_with(&path, &opts()).unwrap();
     let mut model: Vec<T> = Vec::new();
     let mut flushed: Vec<T> = Vec::new();
     for step in 0..steps {
-        match r.below(100) {
+        match r.index(100) {
             0..30 => {
                 let x = T::make(&mut r);
                 v.push(x).unwrap();
                 model.push(x);
             }
             30..40 => {
-                let n = r.below(scale * 4);
+                let n = r.index(scale * 4);
                 let xs: Vec<T> = (0..n).map(|_| T::make(&mut r)).collect();
                 v.extend_from_slice(&xs).unwrap();
                 model.extend_from_slice(&xs);
             }
             40..55 if !model.is_empty() => {
-                let i = r.below(model.len());
+                let i = r.index(model.len());
                 let x = T::make(&mut r);
                 v.set(i, x).unwrap();
                 model[i] = x;
             }
             55..62 => assert_eq!(v.pop().unwrap(), model.pop(), "seed {seed:#x} step {step}: pop"),
             62..65 => {
-                let n = r.below(model.len() + 2);
+                let n = r.index(model.len() + 2);
                 v.truncate(n).unwrap();
                 model.truncate(n);
             }
             65..68 => {
-                let i = r.below(model.len() + 1);
+                let i = r.index(model.len() + 1);
                 let x = T::make(&mut r);
                 v.insert(i, x).unwrap();
                 model.insert(i, x);
             }
             68..71 if !model.is_empty() => {
-                let i = r.below(model.len());
+                let i = r.index(model.len());
                 assert_eq!(v.remove(i).unwrap(), model.remove(i));
             }
             71..74 if !model.is_empty() => {
-                let i = r.below(model.len());
+                let i = r.index(model.len());
                 assert_eq!(v.swap_remove(i).unwrap(), model.swap_remove(i));
             }
             74..82 => {
@@ -173,10 +161,10 @@ fn run<T: Elem>(name: &str, seed: u64, steps: usize, scale: usize) {
                 v = EmVec::open_with(&path, &opts()).unwrap();
             }
             _ => {
-                let i = r.below(model.len() + 2);
+                let i = r.index(model.len() + 2);
                 assert_eq!(v.get(i).unwrap(), model.get(i).copied(), "seed {seed:#x} step {step}: get {i}");
-                let a = r.below(model.len() + 1);
-                let b = a + r.below(model.len() + 1 - a + 1);
+                let a = r.index(model.len() + 1);
+                let b = a + r.index(model.len() + 1 - a + 1);
                 let got = v.get_range(a..b).unwrap().map(|c| c.into_owned());
                 assert_eq!(got.as_deref(), model.get(a..b), "seed {seed:#x} step {step}: range {a}..{b}");
             }
@@ -210,38 +198,29 @@ fn snapshot(path: &std::path::Path, n: usize) -> std::path::PathBuf {
     copy
 }
 
-fn seed() -> u64 {
-    std::env::var("EMDS_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-        })
-}
-
 #[test]
 fn bytes_against_a_vec() {
-    run::<u8>("emvec-u8", seed(), 6000, 5000);
+    run::<u8>("emvec-u8", 6000, 5000);
 }
 
 #[test]
 fn words_against_a_vec() {
-    run::<u64>("emvec-u64", seed(), 6000, 2000);
+    run::<u64>("emvec-u64", 6000, 2000);
 }
 
 #[test]
 fn twelve_byte_elements_against_a_vec() {
-    run::<[u32; 3]>("emvec-u32x3", seed(), 6000, 2000);
+    run::<[u32; 3]>("emvec-u32x3", 6000, 2000);
 }
 
 #[test]
 fn zero_sized_elements_against_a_vec() {
-    run::<()>("emvec-zst", seed(), 4000, 1000);
+    run::<()>("emvec-zst", 4000, 1000);
 }
 
 #[test]
 fn five_kilobyte_elements_against_a_vec() {
-    run::<Big>("emvec-big", seed(), 1000, 8);
+    run::<Big>("emvec-big", 1000, 8);
 }
 
 #[test]

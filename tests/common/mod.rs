@@ -37,6 +37,11 @@ impl Rng {
         self.next() % n
     }
 
+    /// Uniform index in `0..n`, or 0 when `n == 0` (for picking into a model).
+    pub fn index(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { self.below(n as u64) as usize }
+    }
+
     /// Uniform in `lo..hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo)
