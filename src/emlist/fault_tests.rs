@@ -222,3 +222,165 @@ fn a_push_failing_after_moving_the_last_group_leaves_the_flushed_state() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// What the shift tests need of a list or a vector.
+trait Shifting: Sized {
+    type Elem: PartialEq + std::fmt::Debug + Clone;
+    /// A store flushed with most of the model, the rest appended since
+    /// (so that a shift both copies committed blocks and moves fresh ones);
+    /// `variant` picks a second shape (see the impls).
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<Self::Elem>);
+    fn reopen(dir: &Path) -> Self;
+    fn contents(&self) -> Vec<Self::Elem>;
+    fn verify(&self);
+    fn store(&mut self) -> &mut crate::alloc::Store;
+    fn flush_now(&mut self);
+    /// Inserts a new element at `i` (`remove` false) or removes element `i`,
+    /// and on success does the same to `model`.
+    fn shift(&mut self, model: &mut Vec<Self::Elem>, i: usize, remove: bool) -> crate::Result<()>;
+}
+
+impl Shifting for EmList<Vec<u8>> {
+    type Elem = Vec<u8>;
+    /// `variant`: the first group was relocated (rewritten at the end of the
+    /// data) before the flush, so the shift continues a group that does not
+    /// end the data.
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<Vec<u8>>) {
+        let mut l: EmList<Vec<u8>> = EmList::open_with(dir, &opts()).unwrap();
+        let mut model: Vec<Vec<u8>> = (0..3100).map(|i| vec![i as u8; 40 + i % 90]).collect();
+        l.extend(model[..3000].iter().cloned()).unwrap();
+        if variant {
+            model[3] = vec![3; 500];
+            l.set(3, model[3].clone()).unwrap();
+        }
+        l.flush().unwrap();
+        l.extend(model[3000..].iter().cloned()).unwrap();
+        (l, model)
+    }
+    fn reopen(dir: &Path) -> Self {
+        EmList::open_with(dir, &opts()).unwrap()
+    }
+    fn contents(&self) -> Vec<Vec<u8>> {
+        self.iter().collect::<crate::Result<_>>().unwrap()
+    }
+    fn verify(&self) {
+        self.check().unwrap();
+    }
+    fn store(&mut self) -> &mut crate::alloc::Store {
+        self.store_mut()
+    }
+    fn flush_now(&mut self) {
+        self.flush().unwrap();
+    }
+    fn shift(&mut self, model: &mut Vec<Vec<u8>>, i: usize, remove: bool) -> crate::Result<()> {
+        if remove {
+            let x = self.remove(i)?;
+            assert_eq!(x, model.remove(i), "removed element");
+        } else {
+            self.insert(i, vec![0xee; 70])?;
+            model.insert(i, vec![0xee; 70]);
+        }
+        Ok(())
+    }
+}
+
+impl Shifting for EmVec<u32> {
+    type Elem = u32;
+    /// `variant`: everything flushed, nothing appended since.
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<u32>) {
+        let mut v: EmVec<u32> = EmVec::open_with(dir, &opts()).unwrap();
+        let model: Vec<u32> = (0..60_000).collect();
+        let flushed = if variant { model.len() } else { 50_000 };
+        v.extend_from_slice(&model[..flushed]).unwrap();
+        v.flush().unwrap();
+        v.extend_from_slice(&model[flushed..]).unwrap();
+        (v, model)
+    }
+    fn reopen(dir: &Path) -> Self {
+        EmVec::open_with(dir, &opts()).unwrap()
+    }
+    fn contents(&self) -> Vec<u32> {
+        self.to_vec().unwrap()
+    }
+    fn verify(&self) {
+        self.check().unwrap();
+    }
+    fn store(&mut self) -> &mut crate::alloc::Store {
+        self.store_mut()
+    }
+    fn flush_now(&mut self) {
+        self.flush().unwrap();
+    }
+    fn shift(&mut self, model: &mut Vec<u32>, i: usize, remove: bool) -> crate::Result<()> {
+        if remove {
+            let x = self.remove(i)?;
+            assert_eq!(x, model.remove(i), "removed element");
+        } else {
+            self.insert(i, 0xeeee)?;
+            model.insert(i, 0xeeee);
+        }
+        Ok(())
+    }
+}
+
+/// An `insert` or `remove` near the front whose `k`-th allocation fails (a
+/// full disk), for every `k` up to the number the operation makes: the open
+/// handle holds the list as it was (never shortened or half shifted), passes
+/// `check`, and after a flush a reopen holds the same.
+fn shift_failing_at_every_allocation<H: Shifting>(name: &str, remove: bool, variant: bool) {
+    let mut failures = 0;
+    for k in 0..64 {
+        let what = format!("{name}: allocation {k} fails");
+        let dir = temp_dir(&format!("{name}-{k}"));
+        let (mut h, mut model) = H::build(&dir, variant);
+        h.store().fail_alloc_after = Some(k);
+        let r = h.shift(&mut model, 7, remove);
+        let injected = h.store().fail_alloc_after.is_none();
+        h.store().fail_alloc_after = None;
+        match r {
+            Ok(()) if !injected => {
+                // The operation made at most k allocations: every one has failed in an earlier round.
+                assert!(h.contents() == model, "{what}: contents after success");
+                h.verify();
+                drop(h);
+                std::fs::remove_dir_all(&dir).unwrap();
+                assert!(failures > 0, "{name}: the operation allocates nothing");
+                println!("{name}: {failures} failing allocations, each left the structure as it was");
+                return;
+            }
+            Ok(()) => panic!("{what}: the operation succeeded through a failed allocation"),
+            Err(Error::Full { .. }) => failures += 1,
+            Err(e) => panic!("{what}: {e}"),
+        }
+        assert!(h.contents() == model, "{what}: the open handle differs from the state before the operation");
+        h.verify();
+        h.flush_now();
+        let copy = crash_copy(&dir);
+        let c = H::reopen(&copy);
+        assert!(c.contents() == model, "{what}: reopened");
+        drop((c, h));
+        std::fs::remove_dir_all(&copy).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    panic!("{name}: still failing after 64 allocations");
+}
+
+/// Regression guard: `insert` and `remove` that fail for space in the middle
+/// of shifting must leave the handle consistent (it once could be left with
+/// the list cut at the index, which the next flush would have committed).
+#[test]
+fn emlist_insert_and_remove_failing_midway_leave_the_list_as_it_was() {
+    for variant in [false, true] {
+        shift_failing_at_every_allocation::<EmList<Vec<u8>>>(&format!("emlist-insert-{variant}"), false, variant);
+        shift_failing_at_every_allocation::<EmList<Vec<u8>>>(&format!("emlist-remove-{variant}"), true, variant);
+    }
+}
+
+/// As above, for `EmVec`.
+#[test]
+fn emvec_insert_and_remove_failing_midway_leave_the_vec_as_it_was() {
+    for variant in [false, true] {
+        shift_failing_at_every_allocation::<EmVec<u32>>(&format!("emvec-insert-{variant}"), false, variant);
+        shift_failing_at_every_allocation::<EmVec<u32>>(&format!("emvec-remove-{variant}"), true, variant);
+    }
+}
