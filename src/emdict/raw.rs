@@ -239,6 +239,24 @@ impl RawDict {
         }
     }
 
+    /// The stored entry with key bytes `key`, whose hash is `h`: the lookup
+    /// of `get` and `contains_key`. A bucket of one fixed-width page (the
+    /// common case) is searched without building a [`Loc`].
+    #[inline]
+    pub(crate) fn lookup<'a>(&'a self, h: u64, key: &'a [u8]) -> Result<Option<Stored<'a>>> {
+        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+            return Ok(None);
+        };
+        let b = self.bucket(head)?;
+        if b.is_lone_fixed() {
+            return match b.find_fixed(h as u8, key) {
+                Ok(v) => Ok(v.map(|value| Stored::Inline { key, value })),
+                Err(w) => Err(corrupt_bucket(&self.store, head, w)),
+            };
+        }
+        Ok(self.find(h, key)?.map(|f| f.stored))
+    }
+
     /// Finds the entry with key bytes `key`, whose hash is `h`.
     #[inline]
     pub(crate) fn find(&self, h: u64, key: &[u8]) -> Result<Option<Found<'_>>> {
