@@ -8,13 +8,22 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::db::{EmDict, EmVec};
-use crate::kronecker::Kronecker;
+use crate::kronecker::{FillWait, Kronecker};
 use crate::progress::bar;
 use crate::store::{BoxError, Meta, PARTS};
 use crate::sys;
 
 /// Edges generated per batch (8 MiB).
 const BATCH: usize = 1 << 20;
+
+/// Degrees put into the `EmDict` per `extend` call.
+const ATTR_BATCH: usize = 1 << 16;
+
+/// How many entries ahead the random accesses are prefetched.
+const AHEAD: usize = 16;
+
+/// Edges the scatter stages at a time (both directions: 2 entries per edge).
+const STAGE: usize = 1 << 14;
 
 /// Time and CPU spent in one phase.
 #[derive(Clone, Debug)]
@@ -29,13 +38,17 @@ pub struct Phase {
     pub main_cpu: Duration,
     /// The main thread's time runnable but waiting for a CPU (others' load).
     pub main_wait: Duration,
+    /// The main thread's time waiting for its helper threads (the generator's) to finish.
+    pub joining: Duration,
+    /// The helper threads' time runnable but waiting for a CPU.
+    pub helpers_wait: Duration,
 }
 
 impl Phase {
-    /// Time the main thread was neither running nor waiting for a CPU: blocked, on page faults,
-    /// writeback throttling and fsync (or on the generator's helper threads).
+    /// Time the main thread was neither running, nor waiting for a CPU, nor waiting for its
+    /// helper threads: blocked on I/O, page faults, writeback throttling and fsync.
     pub fn blocked(&self) -> Duration {
-        self.wall.saturating_sub(self.main_cpu + self.main_wait)
+        self.wall.saturating_sub(self.main_cpu + self.main_wait + self.joining)
     }
 }
 
@@ -48,6 +61,8 @@ pub struct BuildReport {
     pub phases: Vec<Phase>,
     /// Passes over the edge list that the scatter needed.
     pub scatter_passes: usize,
+    /// Threads the build ran on (the machine's cores).
+    pub cores: usize,
     /// Bytes the process wrote to storage during the build (`/proc/self/io`).
     pub io_written: u64,
     /// Peak resident set of the build (mapped store pages included).
@@ -76,6 +91,16 @@ impl BuildReport {
     pub fn blocked(&self) -> Duration {
         self.phases.iter().map(Phase::blocked).sum()
     }
+
+    /// Total time the main thread waited for its helper threads.
+    pub fn joining(&self) -> Duration {
+        self.phases.iter().map(|p| p.joining).sum()
+    }
+
+    /// Total time the helper threads waited for a CPU.
+    pub fn helpers_wait(&self) -> Duration {
+        self.phases.iter().map(|p| p.helpers_wait).sum()
+    }
 }
 
 struct Clock {
@@ -84,11 +109,20 @@ struct Clock {
     wall: Instant,
     cpu: Duration,
     sched: (Duration, Duration),
+    /// What the phase's helper threads waited for, added up by the phase.
+    helpers: FillWait,
 }
 
 impl Clock {
     fn new() -> Self {
-        Clock { phases: Vec::new(), anon: 0, wall: Instant::now(), cpu: sys::cpu_time(), sched: sys::thread_sched() }
+        Clock {
+            phases: Vec::new(),
+            anon: 0,
+            wall: Instant::now(),
+            cpu: sys::cpu_time(),
+            sched: sys::thread_sched(),
+            helpers: FillWait::default(),
+        }
     }
 
     fn lap(&mut self, name: &'static str) {
@@ -101,15 +135,20 @@ impl Clock {
             cpu: cpu.saturating_sub(self.cpu),
             main_cpu: sched.0.saturating_sub(self.sched.0),
             main_wait: sched.1.saturating_sub(self.sched.1),
+            joining: self.helpers.joining,
+            helpers_wait: self.helpers.helpers_cpu_wait,
         };
         println!(
-            "  {:<10} {:>9.2} s wall {:>9.2} s CPU {:>9.2} s waiting for a CPU {:>9.2} s blocked",
+            "  {:<10} {:>8.2} s wall {:>8.2} s CPU; main thread {:>8.2} s waiting for a CPU, {:>8.2} s for helper threads, {:>8.2} s blocked; helpers {:>8.2} s waiting for a CPU",
             p.name,
             p.wall.as_secs_f64(),
             p.cpu.as_secs_f64(),
             p.main_wait.as_secs_f64(),
-            p.blocked().as_secs_f64()
+            p.joining.as_secs_f64(),
+            p.blocked().as_secs_f64(),
+            p.helpers_wait.as_secs_f64()
         );
+        self.helpers = FillWait::default();
         self.phases.push(p);
         self.wall = Instant::now();
         self.cpu = cpu;
@@ -134,7 +173,7 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
     let kron = Kronecker::new(scale, edge_factor, seed);
     let (n, m) = (kron.vertices() as usize, kron.edges());
     let mut edges: EmVec<[u32; 2]> = EmVec::open(dir.join("edges"))?;
-    generate(&kron, &mut edges, threads)?;
+    clock.helpers = generate(&kron, &mut edges, threads)?;
     drop(kron);
     clock.lap("generate");
 
@@ -156,11 +195,10 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
 
     let mut degrees: EmDict<u32, u32> = EmDict::open(dir.join("degrees"))?;
     let pb = bar(n as u64, "degrees");
-    for v in 0..n {
-        degrees.insert(v as u32, (offsets[v + 1] - offsets[v]) as u32)?;
-        if v % 65536 == 0 {
-            pb.set_position(v as u64);
-        }
+    for start in (0..n).step_by(ATTR_BATCH) {
+        let end = (start + ATTR_BATCH).min(n);
+        degrees.extend((start..end).map(|v| (v as u32, (offsets[v + 1] - offsets[v]) as u32)))?;
+        pb.set_position(end as u64);
     }
     pb.finish_and_clear();
     degrees.close()?;
@@ -181,44 +219,53 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
         meta,
         phases: clock.phases,
         scatter_passes: passes,
+        cores: threads,
         io_written: sys::io_bytes().1.saturating_sub(io_before),
         peak_rss: sys::peak_rss(),
         anon_rss: clock.anon,
     })
 }
 
-/// Streams all edges into `edges`, one batch at a time, and flushes.
-fn generate(kron: &Kronecker, edges: &mut EmVec<[u32; 2]>, threads: usize) -> Result<(), BoxError> {
+/// Streams all edges into `edges`, one batch at a time, and flushes. Returns what the main
+/// thread and the generator's helper threads waited for.
+fn generate(kron: &Kronecker, edges: &mut EmVec<[u32; 2]>, threads: usize) -> Result<FillWait, BoxError> {
     let m = kron.edges();
     let pb = bar(m, "generate");
     let mut buf = vec![[0u32; 2]; BATCH.min(m as usize)];
     let mut first = 0u64;
+    let mut wait = FillWait::default();
     while first < m {
         let len = (m - first).min(BATCH as u64) as usize;
-        kron.fill(first, &mut buf[..len], threads);
+        let w = kron.fill(first, &mut buf[..len], threads);
+        wait.joining += w.joining;
+        wait.helpers_cpu_wait += w.helpers_cpu_wait;
         edges.extend_from_slice(&buf[..len])?;
         first += len as u64;
         pb.set_position(first);
     }
     edges.flush()?;
     pb.finish_and_clear();
-    Ok(())
+    Ok(wait)
 }
 
 /// Degrees (self-loops left out) and the number of self-loops, from one scan of the edge list.
 fn count_degrees(edges: &EmVec<[u32; 2]>, n: usize) -> (Vec<u32>, u64) {
     let pb = bar(edges.len() as u64, "degrees");
     let mut degree = vec![0u32; n];
+    sys::advise_huge(&mut degree);
     let mut loops = 0u64;
     for chunk in edges.chunks() {
         for piece in chunk.chunks(BATCH) {
-            for &[u, v] in piece {
-                if u == v {
-                    loops += 1;
-                } else {
-                    degree[u as usize] += 1;
-                    degree[v as usize] += 1;
+            for (k, &[u, v]) in piece.iter().enumerate() {
+                if let Some(&[a, b]) = piece.get(k + AHEAD) {
+                    sys::prefetch(&degree[a as usize]);
+                    sys::prefetch(&degree[b as usize]);
                 }
+                // Branch-free: whether an edge is a self-loop is a coin the predictor can't learn.
+                let d = (u != v) as u32;
+                loops += 1 - d as u64;
+                degree[u as usize] += d;
+                degree[v as usize] += d;
             }
             pb.inc(piece.len() as u64);
         }
@@ -258,42 +305,57 @@ pub fn windows(offsets: &[u64], budget: u64) -> Vec<(usize, usize)> {
 
 /// Writes the neighbour lists in vertex order: for each window of vertices, one scan of the edge
 /// list places both directions of every edge with an endpoint in the window into a RAM buffer,
-/// which is then appended to `targets` in one sequential write. `fill` is overwritten. Returns
-/// the number of passes.
+/// which is then appended to `targets` in one sequential write. `cursor` (one entry per vertex) is
+/// overwritten. Returns the number of passes.
+///
+/// The scan first stages the entries that fall in the window (branch-free, sequential), then
+/// places them: two random accesses each (the vertex's cursor, the buffer slot), nothing else.
 fn scatter(
     edges: &EmVec<[u32; 2]>,
     offsets: &[u64],
-    fill: &mut [u32],
+    cursor: &mut [u32],
     targets: &mut EmVec<u32>,
     budget_bytes: u64,
     anon: &mut u64,
 ) -> Result<usize, BoxError> {
-    let wins = windows(offsets, budget_bytes / 4);
+    // Slots within a window are u32 cursors (a single vertex's list fits: degrees are u32).
+    let wins = windows(offsets, (budget_bytes / 4).min(u32::MAX as u64));
     let largest = wins.iter().map(|&(lo, hi)| offsets[hi] - offsets[lo]).max().unwrap_or(0);
     let mut buf = vec![0u32; largest as usize];
-    fill.fill(0);
+    sys::advise_huge(&mut buf);
+    let mut stage = vec![[0u32; 2]; 2 * STAGE + 1];
     let pb = bar(edges.len() as u64 * wins.len() as u64, "scatter");
     for &(lo, hi) in &wins {
         let base = offsets[lo];
         let len = (offsets[hi] - base) as usize;
-        let (lo32, hi32) = (lo as u32, hi as u32);
-        let mut place = |x: u32, y: u32| {
-            let slot = offsets[x as usize] - base + fill[x as usize] as u64;
-            buf[slot as usize] = y;
-            fill[x as usize] += 1;
-        };
+        for (c, &o) in cursor[lo..hi].iter_mut().zip(&offsets[lo..hi]) {
+            *c = (o - base) as u32;
+        }
+        let (lo32, span) = (lo as u32, (hi - lo) as u32);
         for chunk in edges.chunks() {
-            for piece in chunk.chunks(BATCH) {
+            for piece in chunk.chunks(STAGE) {
+                let mut k = 0;
                 for &[u, v] in piece {
-                    if u == v {
-                        continue;
+                    let real = u != v;
+                    stage[k] = [u, v];
+                    k += (real && u.wrapping_sub(lo32) < span) as usize;
+                    stage[k] = [v, u];
+                    k += (real && v.wrapping_sub(lo32) < span) as usize;
+                }
+                let staged = &stage[..k];
+                for (i, &[x, y]) in staged.iter().enumerate() {
+                    // Two steps ahead: the cursor of a later entry, then the slot it points to.
+                    if let Some(&[a, _]) = staged.get(i + AHEAD) {
+                        sys::prefetch(&cursor[a as usize]);
                     }
-                    if (lo32..hi32).contains(&u) {
-                        place(u, v);
+                    if let Some(&[b, _]) = staged.get(i + AHEAD / 2) {
+                        if let Some(slot) = buf.get(cursor[b as usize] as usize) {
+                            sys::prefetch(slot);
+                        }
                     }
-                    if (lo32..hi32).contains(&v) {
-                        place(v, u);
-                    }
+                    let slot = &mut cursor[x as usize];
+                    buf[*slot as usize] = y;
+                    *slot += 1;
                 }
                 pb.inc(piece.len() as u64);
             }
