@@ -387,6 +387,7 @@ impl Run {
             bo.n("main_thread_joining_s", b.joining().as_secs_f64());
             bo.n("helpers_cpu_wait_s", b.helpers_wait().as_secs_f64());
             bo.n("cores", b.cores as f64);
+            bo.s("build_method", crate::build::METHOD);
             bo.n("cpu_s_per_gib", self.cpu_s_per_gib());
             if let Some((cpu_need, disk_need)) = self.build_needs() {
                 bo.n("cpu_need_s", cpu_need);
