@@ -29,4 +29,6 @@ pub use dict::EmDict;
 pub use iter::{Drain, Iter, Keys, Values};
 
 #[cfg(test)]
+mod checksum_tests;
+#[cfg(test)]
 mod tests;
