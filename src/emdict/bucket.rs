@@ -149,6 +149,16 @@ fn splat(b: u8) -> u64 {
     u64::from(b) * 0x0101_0101_0101_0101
 }
 
+/// One bit per byte of the 16 bytes of `group` (bit `j` for byte `j`): set
+/// where the byte equals the byte of `pattern` (which holds it eight times).
+#[inline]
+fn match16(group: &[u8], pattern: u64) -> u32 {
+    // The zero bytes' high bits, shifted to bit 0 of each byte, then gathered
+    // into the top byte by one multiply (no two products meet, so no carries).
+    let gather = |w: u64| ((zero_bytes(w ^ pattern) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
+    gather(word(&group[..8])) | gather(word(&group[8..16])) << 8
+}
+
 /// The high bit of each byte of `x` that is zero (exactly those).
 #[inline]
 fn zero_bytes(x: u64) -> u64 {
@@ -380,26 +390,21 @@ impl<'a> Bucket<'a> {
         debug_assert!(self.width != 0);
         let key = Key::new(key);
         let pattern = splat(tag);
-        let mut base = 0;
-        while base < self.n {
-            // A valid fixed-width header has 24 + n + 2·n <= 4096, so 16 bytes from n fit.
-            let g = &self.page[HEADER + base..HEADER + base + 16];
-            let (lo, hi) = (zero_bytes(word(&g[..8]) ^ pattern), zero_bytes(word(&g[8..]) ^ pattern));
-            if lo | hi != 0 {
-                for (mut hits, at) in [(lo, base), (hi, base + 8)] {
-                    while hits != 0 {
-                        let i = at + (hits.trailing_zeros() / 8) as usize;
-                        if i >= self.n {
-                            return Ok(None);
-                        }
-                        if let Some(v) = self.slot_value(i, &key)? {
-                            return Ok(Some(v));
-                        }
-                        hits &= hits - 1;
-                    }
+        // A valid fixed-width header has 24 + 3·n <= 4096, so the tags
+        // rounded up to whole groups of 16 lie inside the page.
+        let groups = &self.page[HEADER..HEADER + self.n.next_multiple_of(16)];
+        for (g, group) in groups.chunks_exact(16).enumerate() {
+            let mut hits = match16(group, pattern);
+            while hits != 0 {
+                let i = 16 * g + hits.trailing_zeros() as usize;
+                if i >= self.n {
+                    return Ok(None);
                 }
+                if let Some(v) = self.slot_value(i, &key)? {
+                    return Ok(Some(v));
+                }
+                hits &= hits - 1;
             }
-            base += 16;
         }
         Ok(None)
     }
