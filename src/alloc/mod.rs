@@ -10,6 +10,7 @@ mod state;
 mod store;
 
 pub(crate) use meta::{Kind, ROOT_SIZE};
+pub(crate) use os::match_byte16;
 pub(crate) use pages::{MAX_SEGMENT_SIZE, PAGE_SIZE};
 pub use store::CheckReport;
 pub(crate) use store::Store;

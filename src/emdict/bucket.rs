@@ -21,7 +21,7 @@
 //! is `key_len:u8 value_len:u8 key value zero-padding`, `width` bytes, so
 //! entry `i` is found without reading any length.
 
-use crate::alloc::PAGE_SIZE;
+use crate::alloc::{PAGE_SIZE, match_byte16};
 
 pub(crate) const PAGE: usize = PAGE_SIZE;
 pub(crate) const HEADER: usize = 24;
@@ -141,29 +141,6 @@ fn slot_overrun(i: usize, klen: usize, vlen: usize, w: usize) -> String {
 #[inline]
 fn word(b: &[u8]) -> u64 {
     u64::from_le_bytes(b.try_into().expect("8 bytes"))
-}
-
-/// `b` in every byte of a word.
-#[inline]
-fn splat(b: u8) -> u64 {
-    u64::from(b) * 0x0101_0101_0101_0101
-}
-
-/// One bit per byte of the 16 bytes of `group` (bit `j` for byte `j`): set
-/// where the byte equals the byte of `pattern` (which holds it eight times).
-#[inline]
-fn match16(group: &[u8], pattern: u64) -> u32 {
-    // The zero bytes' high bits, shifted to bit 0 of each byte, then gathered
-    // into the top byte by one multiply (no two products meet, so no carries).
-    let gather = |w: u64| ((zero_bytes(w ^ pattern) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
-    gather(word(&group[..8])) | gather(word(&group[8..16])) << 8
-}
-
-/// The high bit of each byte of `x` that is zero (exactly those).
-#[inline]
-fn zero_bytes(x: u64) -> u64 {
-    let low = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((x & low) + low) | x | low)
 }
 
 /// A key looked up, with its first and last eight bytes as words when it
@@ -389,12 +366,11 @@ impl<'a> Bucket<'a> {
     pub(crate) fn find_fixed(&self, tag: u8, key: &[u8]) -> Result<Option<&'a [u8]>, String> {
         debug_assert!(self.width != 0);
         let key = Key::new(key);
-        let pattern = splat(tag);
         // A valid fixed-width header has 24 + 3·n <= 4096, so the tags
         // rounded up to whole groups of 16 lie inside the page.
         let groups = &self.page[HEADER..HEADER + self.n.next_multiple_of(16)];
         for (g, group) in groups.chunks_exact(16).enumerate() {
-            let mut hits = match16(group, pattern);
+            let mut hits = match_byte16(group.try_into().expect("16 bytes"), tag);
             while hits != 0 {
                 let i = 16 * g + hits.trailing_zeros() as usize;
                 if i >= self.n {
@@ -428,29 +404,21 @@ impl<'a> Bucket<'a> {
     /// Calls `f(i)` for every entry whose tag is `tag`, until `f` returns `Some`.
     #[inline]
     pub(crate) fn find_tag<R>(&self, tag: u8, mut f: impl FnMut(usize) -> Option<R>) -> Option<R> {
-        let tags = self.tags();
-        let pattern = u64::from(tag) * 0x0101_0101_0101_0101;
-        let mut chunks = tags.chunks_exact(8);
-        let mut base = 0;
-        for chunk in &mut chunks {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ pattern;
-            // High bit of each byte set exactly where x's byte is zero.
-            let low = 0x7f7f_7f7f_7f7f_7f7f;
-            let mut hits = !(((x & low) + low) | x | low);
+        // A valid header has 24 + 2·n <= 4096 (each entry has a tag and a
+        // length or a slot), so the tags rounded up to whole groups of 16 lie
+        // inside the page; bits past the last tag are ignored.
+        let groups = &self.page[HEADER..HEADER + self.n.next_multiple_of(16)];
+        for (g, group) in groups.chunks_exact(16).enumerate() {
+            let mut hits = match_byte16(group.try_into().expect("16 bytes"), tag);
             while hits != 0 {
-                let i = base + (hits.trailing_zeros() / 8) as usize;
+                let i = 16 * g + hits.trailing_zeros() as usize;
+                if i >= self.n {
+                    return None;
+                }
                 if let Some(r) = f(i) {
                     return Some(r);
                 }
                 hits &= hits - 1;
-            }
-            base += 8;
-        }
-        for (j, &t) in chunks.remainder().iter().enumerate() {
-            if t == tag
-                && let Some(r) = f(base + j)
-            {
-                return Some(r);
             }
         }
         None
