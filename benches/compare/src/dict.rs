@@ -51,6 +51,11 @@ fn bench<K: Datum, V: Datum, E: Engine<K, V>>(cfg: &Config, data: &DictData<K, V
     out.rate("load + durable commit", n, vec![secs]);
     if E::PERSISTENT {
         disk_metrics(&mut out, &dir, "after load", n, K::RAW + V::RAW)?;
+    }
+    if cfg.load_only {
+        return finish(cfg, engine, &dir, out);
+    }
+    if E::PERSISTENT {
         engine.close()?;
         let ((), secs) = timed(|| engine.open())?;
         out.value("reopen", Unit::Millis, secs * 1e3);
@@ -61,10 +66,20 @@ fn bench<K: Datum, V: Datum, E: Engine<K, V>>(cfg: &Config, data: &DictData<K, V
         disk_metrics(&mut out, &dir, "after removal", n - data.removed.len(), K::RAW + V::RAW)?;
         cold_gets(data, &dir, &mut engine, &mut out)?;
     }
+    finish(cfg, engine, &dir, out)
+}
+
+/// Closes the engine and removes its directory (unless `--keep`).
+fn finish<K: Datum, V: Datum, E: Engine<K, V>>(
+    cfg: &Config,
+    mut engine: E,
+    dir: &Path,
+    out: EngineResult,
+) -> Res<EngineResult> {
     engine.close()?;
     drop(engine);
     if !cfg.keep {
-        std::fs::remove_dir_all(&dir)?;
+        std::fs::remove_dir_all(dir)?;
     }
     Ok(out)
 }

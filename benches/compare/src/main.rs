@@ -36,6 +36,7 @@ usage: emds-compare <dict|list> [options]
   --dir DIR                where the engines' directories go (default: a new one under the temp dir)
   --json FILE              also write the results as JSON
   --keep                   keep the engines' directories
+  --load-only              dict only: run the load phase (and disk use after it), nothing else
 ";
 
 /// What to run, from the command line.
@@ -51,6 +52,7 @@ pub struct Config {
     pub dir: PathBuf,
     pub json: Option<PathBuf>,
     pub keep: bool,
+    pub load_only: bool,
 }
 
 fn main() {
@@ -144,6 +146,7 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
         dir: std::env::temp_dir().join(format!("emds-compare-{}", std::process::id())),
         json: None,
         keep: false,
+        load_only: false,
     };
     let mut sample = None;
     let mut rest = args[1..].iter();
@@ -160,6 +163,7 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
             "--dir" => cfg.dir = value()?.into(),
             "--json" => cfg.json = Some(value()?.into()),
             "--keep" => cfg.keep = true,
+            "--load-only" => cfg.load_only = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other}\n{USAGE}").into()),
         }
