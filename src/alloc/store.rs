@@ -77,6 +77,10 @@ pub(crate) struct Store {
     unreleased: PageSet,
     /// Release free runs in free extents of at least this many pages; 0 never.
     release_min: u64,
+    /// Whether the record read at open is known to be on disk: true after a
+    /// commit (its `fdatasync` covers the whole meta file) or for a store that
+    /// is not durable. Until then no page free at open is reused (§5.4).
+    record_synced: bool,
     slabs: Slabs,
     /// Extents marked dirty since the last commit, to clear at commit.
     dirty_extents: Vec<(u64, u64)>,
@@ -158,6 +162,7 @@ impl Store {
             unreserved: PageSet::default(),
             unreleased: PageSet::default(),
             release_min: if writable { opts.release_min.div_ceil(PAGE) } else { 0 },
+            record_synced: !opts.durable,
             slabs: Slabs::default(),
             dirty_extents: Vec::new(),
             state_extent: None,
@@ -178,18 +183,25 @@ impl Store {
         Ok(store)
     }
 
-    /// A read-write open makes the record it read durable before anything it
-    /// frees is reused or released (it may be a record whose writer died
-    /// before its `fdatasync`), and counts every free page as possibly
-    /// released: which ones a previous session punched is not recorded.
+    /// A read-write open counts every free page as possibly released: which
+    /// ones a previous session punched is not recorded (`docs/DESIGN.md` §5.4).
     fn after_open(&mut self) -> Result<()> {
-        if self.opts.durable {
-            let path = self.dir.join("meta");
-            self.meta_file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
-        }
         for (start, n) in self.free.iter() {
             self.unreserved.insert(start, n);
             self.unreleased.insert(start, n);
+        }
+        Ok(())
+    }
+
+    /// Makes the record read at open durable, once, before the first page it
+    /// leaves free is reused: its writer may have died between the record's
+    /// `pwrite` and its `fdatasync`, and a power loss after the reuse reached
+    /// the disk would then fall back to an older record that reaches the page.
+    fn sync_open_record(&mut self) -> Result<()> {
+        if !self.record_synced {
+            let path = self.dir.join("meta");
+            self.meta_file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
+            self.record_synced = true;
         }
         Ok(())
     }
@@ -654,7 +666,11 @@ impl Store {
         let after = start + n * PAGE;
         let rest = self.free.extent_of(after).filter(|&(a, _)| a == after).map_or(0, |(_, m)| m);
         let want = n + rest.min(Self::RESERVE_PAGES.saturating_sub(n));
-        for (s, m) in self.unreserved.overlaps(start, want) {
+        let parts = self.unreserved.overlaps(start, want);
+        if !parts.is_empty() {
+            self.sync_open_record()?;
+        }
+        for (s, m) in parts {
             let (seg, off) = split(s);
             #[cfg(test)]
             if std::mem::take(&mut self.fail_next_reserve) {
@@ -785,6 +801,7 @@ impl Store {
         }
         self.state_extent = Some((state_addr, state_pages));
         self.committed = meta;
+        self.record_synced = true;
         self.release_free_space();
         Ok(())
     }
