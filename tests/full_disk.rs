@@ -260,9 +260,8 @@ fn fill_up(path: &Path) {
     let block = vec![0x5a; 64 << 10];
     let mut len = block.len();
     while len > 0 {
-        match f.write(&block[..len]) {
-            Ok(_) => {}
-            Err(_) => len /= 2,
+        if f.write_all(&block[..len]).is_err() {
+            len /= 2;
         }
     }
     let _ = f.sync_all();
