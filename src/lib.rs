@@ -7,6 +7,8 @@ pub mod emdict;
 pub mod emlist;
 mod error;
 mod options;
+#[cfg(test)]
+mod test_util;
 
 pub use alloc::CheckReport;
 pub use emdict::EmDict;

@@ -119,6 +119,55 @@ fn u16_at(p: &[u8], at: usize) -> usize {
     u16::from_le_bytes([p[at], p[at + 1]]) as usize
 }
 
+/// Eight bytes as a little-endian word.
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("8 bytes"))
+}
+
+/// `b` in every byte of a word.
+#[inline]
+fn splat(b: u8) -> u64 {
+    u64::from(b) * 0x0101_0101_0101_0101
+}
+
+/// The high bit of each byte of `x` that is zero (exactly those).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    let low = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & low) + low) | x | low)
+}
+
+/// A key looked up, with its first and last eight bytes as words when it
+/// has 8 to 16 bytes (a `u64` key mostly does), so a candidate slot's key is
+/// compared in two word compares instead of a `memcmp` call.
+struct Key<'k> {
+    bytes: &'k [u8],
+    first: u64,
+    last: u64,
+}
+
+impl<'k> Key<'k> {
+    #[inline]
+    fn new(bytes: &'k [u8]) -> Key<'k> {
+        let n = bytes.len();
+        let (first, last) = if (8..=16).contains(&n) { (word(&bytes[..8]), word(&bytes[n - 8..])) } else { (0, 0) };
+        Key { bytes, first, last }
+    }
+
+    /// Whether `stored` begins with this key (`stored` is at least as long).
+    #[inline]
+    fn equals(&self, stored: &[u8]) -> bool {
+        let n = self.bytes.len();
+        match stored.get(..n) {
+            Some(s) if (8..=16).contains(&n) => word(&s[..8]) == self.first && word(&s[n - 8..]) == self.last,
+            Some(s) if n < 8 => s.iter().zip(self.bytes).all(|(a, b)| a == b),
+            Some(s) => s == self.bytes,
+            None => false,
+        }
+    }
+}
+
 #[inline]
 fn u64_at(p: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(p[at..at + 8].try_into().expect("8 bytes"))
@@ -279,6 +328,61 @@ impl<'a> Bucket<'a> {
         let key = &data[2..2 + klen];
         let value = &data[2 + klen..2 + klen + vlen];
         Ok((Stored::Inline { key, value }, start))
+    }
+
+    /// Whether the page holds fixed-width slots and is the only page of its bucket.
+    #[inline]
+    pub(crate) fn is_lone_fixed(&self) -> bool {
+        self.width != 0 && u64_at(self.page, NEXT) & 1 == 0
+    }
+
+    /// In a fixed-width page: the value of the entry whose key is `key` and
+    /// whose tag is `tag`. Sixteen tags are compared per step (two words;
+    /// the last step reads past the tags, inside the page, and ignores what
+    /// it finds there), and a slot is only read for a matching tag.
+    #[inline]
+    pub(crate) fn find_fixed(&self, tag: u8, key: &[u8]) -> Result<Option<&'a [u8]>, String> {
+        debug_assert!(self.width != 0);
+        let key = Key::new(key);
+        let pattern = splat(tag);
+        let mut base = 0;
+        while base < self.n {
+            // A valid fixed-width header has 24 + n + 2·n <= 4096, so 16 bytes from n fit.
+            let g = &self.page[HEADER + base..HEADER + base + 16];
+            let (lo, hi) = (zero_bytes(word(&g[..8]) ^ pattern), zero_bytes(word(&g[8..]) ^ pattern));
+            if lo | hi != 0 {
+                for (mut hits, at) in [(lo, base), (hi, base + 8)] {
+                    while hits != 0 {
+                        let i = at + (hits.trailing_zeros() / 8) as usize;
+                        if i >= self.n {
+                            return Ok(None);
+                        }
+                        if let Some(v) = self.slot_value(i, &key)? {
+                            return Ok(Some(v));
+                        }
+                        hits &= hits - 1;
+                    }
+                }
+            }
+            base += 16;
+        }
+        Ok(None)
+    }
+
+    /// The value in slot `i` (`i < n`) of a fixed-width page if its key is `key`.
+    #[inline]
+    fn slot_value(&self, i: usize, key: &Key<'_>) -> Result<Option<&'a [u8]>, String> {
+        let w = self.width;
+        // `Bucket::new` checked that n slots of `w` bytes fit the page.
+        let slot = &self.page[PAGE - (i + 1) * w..PAGE - i * w];
+        let klen = slot[0] as usize;
+        if klen != key.bytes.len() || !key.equals(&slot[2..]) {
+            return Ok(None);
+        }
+        match slot[2 + klen..].get(..slot[1] as usize) {
+            Some(value) => Ok(Some(value)),
+            None => Err(format!("slot {i} claims {klen} + {} bytes in {w}", slot[1])),
+        }
     }
 
     /// Calls `f(i)` for every entry whose tag is `tag`, until `f` returns `Some`.
@@ -500,6 +604,41 @@ mod tests {
 #[cfg(test)]
 mod fixed_tests {
     use super::*;
+
+    #[test]
+    fn find_fixed_finds_every_key_and_nothing_else() {
+        // Keys of 1..=24 bytes cover the byte loop, the two-word compare and
+        // the slice compare; tags repeat so that most candidates are false.
+        let key = |i: usize| (0..1 + i % 24).map(|j| (i * 7 + j) as u8).collect::<Vec<u8>>();
+        for count in [0, 1, 15, 16, 17, 40, 100] {
+            let mut page = vec![0u8; PAGE];
+            let mut b = BucketMut::new(&mut page);
+            b.init(1, 0, Some(2 + 24 + 8));
+            for i in 0..count {
+                b.append_inline((i % 4) as u8, &key(i), &(i as u64).to_le_bytes());
+            }
+            // Bytes past the tags that equal a tag must be ignored.
+            let view = b.as_ref();
+            for i in 0..count {
+                let v = view.find_fixed((i % 4) as u8, &key(i)).unwrap();
+                assert_eq!(v, Some(&(i as u64).to_le_bytes()[..]), "count {count} entry {i}");
+                assert_eq!(view.find_fixed((i % 4) as u8 + 1, &key(i + 1000)).unwrap(), None);
+            }
+            assert_eq!(view.find_fixed(0, &[0xee; 9]).unwrap(), None);
+            assert_eq!(view.find_fixed(0, &[]).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn find_fixed_reports_a_slot_that_overruns() {
+        let mut page = vec![0u8; PAGE];
+        let mut b = BucketMut::new(&mut page);
+        b.init(1, 0, Some(8));
+        b.append_inline(9, &[1, 2], &[3]);
+        page[PAGE - 8 + 1] = 7; // value length 7 in a slot of 8 with a key of 2
+        let view = Bucket::new(&page).unwrap();
+        assert!(view.find_fixed(9, &[1, 2]).is_err());
+    }
 
     #[test]
     fn fixed_width_slots_append_find_remove() {

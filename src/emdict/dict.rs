@@ -12,6 +12,7 @@ use crate::alloc::{CheckReport, Kind, Store};
 use crate::error::Result;
 use crate::options::OpenOptions;
 
+use super::bucket::Stored;
 use super::encode::{Encoded, decode};
 use super::iter::{Drain, Iter, Keys, RawIter, Values, decode_key, decode_value};
 use super::raw::{Found, RawDict};
@@ -228,6 +229,17 @@ where
         decode(bytes, self.raw.store.dir(), || format!("value of entry {} in bucket {:#x}", loc.i, loc.page))
     }
 
+    /// Decodes the value of the entry of key bytes `k` (hash `h`) found by
+    /// [`RawDict::lookup`]. Only an error looks up where the entry is, to name it.
+    #[inline]
+    fn decode_stored_value(&self, stored: &Stored<'_>, h: u64, k: &[u8]) -> Result<V> {
+        let bytes = self.raw.value_of(stored)?;
+        decode(bytes, self.raw.store.dir(), || match self.raw.find(h, k) {
+            Ok(Some(found)) => format!("value of entry {} in bucket {:#x}", found.loc.i, found.loc.page),
+            _ => "value of the entry looked up".to_string(),
+        })
+    }
+
     fn decode_key(&self, found: &Found<'_>) -> Result<K> {
         let bytes = self.raw.key_of(&found.stored)?;
         let loc = found.loc;
@@ -263,8 +275,9 @@ where
     {
         let k = Encoded::new("key", key)?;
         let k = k.bytes();
-        match self.raw.find(self.raw.hash(k), k)? {
-            Some(found) => self.decode_value(&found).map(Some),
+        let h = self.raw.hash(k);
+        match self.raw.lookup(h, k)? {
+            Some(stored) => self.decode_stored_value(&stored, h, k).map(Some),
             None => Ok(None),
         }
     }
@@ -329,7 +342,7 @@ where
     {
         let k = Encoded::new("key", key)?;
         let k = k.bytes();
-        Ok(self.raw.find(self.raw.hash(k), k)?.is_some())
+        Ok(self.raw.lookup(self.raw.hash(k), k)?.is_some())
     }
 
     /// Removes the entry with `key`; returns its value.

@@ -7,12 +7,11 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-const STACK: usize = 64;
+use super::wire::{self, STACK, StackBuf};
 
 /// The postcard encoding of a value, on the stack when it is small.
 pub(crate) struct Encoded {
-    stack: [u8; STACK],
-    len: usize,
+    stack: StackBuf,
     heap: Vec<u8>,
 }
 
@@ -20,36 +19,32 @@ impl Encoded {
     /// Encodes `v`; `what` names it in the error ("key" or "value").
     #[inline]
     pub(crate) fn new<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
-        let mut e = Encoded { stack: [0; STACK], len: 0, heap: Vec::new() };
-        match postcard::to_slice(v, &mut e.stack) {
-            Ok(bytes) => {
-                e.len = bytes.len();
-                Ok(e)
-            }
-            Err(postcard::Error::SerializeBufferFull) => Self::on_heap(what, v, e),
+        let mut e = Encoded { stack: StackBuf::new(), heap: Vec::new() };
+        match wire::to_stack(v, &mut e.stack) {
+            Ok(()) => Ok(e),
+            Err(postcard::Error::SerializeBufferFull) => Self::on_heap(what, v),
             Err(source) => Err(Error::Encode { what, source }),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn on_heap<T: Serialize + ?Sized>(what: &'static str, v: &T, mut e: Encoded) -> Result<Encoded> {
-        e.heap = postcard::to_allocvec(v).map_err(|source| Error::Encode { what, source })?;
-        e.len = usize::MAX;
-        Ok(e)
+    fn on_heap<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
+        let heap = postcard::to_allocvec(v).map_err(|source| Error::Encode { what, source })?;
+        Ok(Encoded { stack: StackBuf { buf: [0; STACK], len: usize::MAX }, heap })
     }
 
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
-        if self.len == usize::MAX { &self.heap } else { &self.stack[..self.len] }
+        if self.stack.len == usize::MAX { &self.heap } else { &self.stack.buf[..self.stack.len] }
     }
 }
 
 /// Decodes a whole stored key or value; `what` names the entry in the error.
 #[inline]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], path: &Path, what: impl FnOnce() -> String) -> Result<T> {
-    match postcard::take_from_bytes::<T>(bytes) {
-        Ok((v, [])) => Ok(v),
+    match wire::from_bytes::<T>(bytes) {
+        Ok((v, true)) => Ok(v),
         Ok(_) => Err(decode_error(path, what(), postcard::Error::DeserializeBadEncoding)),
         Err(source) => Err(decode_error(path, what(), source)),
     }

@@ -23,9 +23,12 @@ mod directory;
 mod encode;
 mod iter;
 mod raw;
+mod wire;
 
 pub use dict::EmDict;
 pub use iter::{Drain, Iter, Keys, Values};
 
+#[cfg(test)]
+mod checksum_tests;
 #[cfg(test)]
 mod tests;

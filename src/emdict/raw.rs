@@ -239,6 +239,24 @@ impl RawDict {
         }
     }
 
+    /// The stored entry with key bytes `key`, whose hash is `h`: the lookup
+    /// of `get` and `contains_key`. A bucket of one fixed-width page (the
+    /// common case) is searched without building a [`Loc`].
+    #[inline]
+    pub(crate) fn lookup<'a>(&'a self, h: u64, key: &'a [u8]) -> Result<Option<Stored<'a>>> {
+        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+            return Ok(None);
+        };
+        let b = self.bucket(head)?;
+        if b.is_lone_fixed() {
+            return match b.find_fixed(h as u8, key) {
+                Ok(v) => Ok(v.map(|value| Stored::Inline { key, value })),
+                Err(w) => Err(corrupt_bucket(&self.store, head, w)),
+            };
+        }
+        Ok(self.find(h, key)?.map(|f| f.stored))
+    }
+
     /// Finds the entry with key bytes `key`, whose hash is `h`.
     #[inline]
     pub(crate) fn find(&self, h: u64, key: &[u8]) -> Result<Option<Found<'_>>> {
@@ -368,8 +386,14 @@ impl RawDict {
         Ok(new[0])
     }
 
-    /// A fresh copy of the bucket page at `a`.
+    /// A fresh copy of the committed bucket page at `a`, whose checksum is
+    /// verified first: the copy gets a new checksum at the next commit, which
+    /// would otherwise make damage in the committed page look valid. Once per
+    /// page and commit, on the write path only (reads do not verify).
     fn copy_page(&mut self, a: u64) -> Result<u64> {
+        if xxh3_64(&self.store.read(a, PAGE)?[8..]) != self.bucket(a)?.stored_sum() {
+            return Err(corrupt_bucket(&self.store, a, "checksum mismatch (found copying it for a write)".into()));
+        }
         let fresh = self.store.alloc_pages(1)?;
         let bytes = self.store.read(a, PAGE)?.to_vec();
         self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
@@ -761,7 +785,15 @@ impl RawDict {
         if buddy_depth != depth {
             return Ok(());
         }
-        let buddy = self.make_writable(buddy_idx)?;
+        let buddy = match self.make_writable(buddy_idx) {
+            Ok(b) => b,
+            // A buddy whose committed page fails its checksum (found copying
+            // it) is not merged: the empty bucket stays, a valid state, and
+            // the removal succeeds; `check()` and the next write to the buddy
+            // report the damage.
+            Err(Error::Corrupted { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         for p in self.chain(buddy)? {
             BucketMut::new(self.store.write(p, PAGE)?).set_depth(depth - 1);
         }

@@ -5,12 +5,7 @@ use std::collections::HashMap;
 use super::EmDict;
 use super::dict::raw_mut;
 use crate::OpenOptions;
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+use crate::test_util::{Rng, seed, temp_dir};
 
 /// With the hash masked to `mask`, many keys share a hash (or all of it):
 /// buckets split as far as the bits allow, then chain overflow pages.
@@ -99,28 +94,6 @@ fn page_formats_follow_the_entries() {
     std::fs::remove_dir_all(&dir2).unwrap();
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn fault_seed() -> u64 {
-    std::env::var("EMDS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    })
-}
-
 fn open_faulty(dir: &std::path::Path, mask: u64) -> EmDict<u64, Vec<u8>> {
     let mut o = OpenOptions::new();
     o.segment_sizes(64 << 10, 1 << 20).durable(false);
@@ -142,14 +115,13 @@ fn same(d: &EmDict<u64, Vec<u8>>, model: &HashMap<u64, Vec<u8>>, what: &str) {
 /// remove leaves the dict as it was, nothing leaks (`check`), a failed flush
 /// can be retried, and reopening shows exactly the last successful flush.
 fn fail_allocations(name: &str, mask: u64, sizes: &[usize], steps: usize) {
-    let seed = fault_seed();
-    println!("{name}: seed {seed} (rerun with EMDS_SEED={seed})");
+    let seed = seed(name);
     let dir = temp_dir(&format!("{name}-faults"));
     let mut rng = Rng(seed);
     let mut d = open_faulty(&dir, mask);
     let (mut model, mut flushed) = (HashMap::new(), HashMap::new());
     for step in 0..steps {
-        let what = format!("seed {seed} step {step}");
+        let what = format!("seed {seed:#x} step {step}");
         let k = rng.below(700);
         let v = vec![step as u8; sizes[rng.below(sizes.len() as u64) as usize]];
         if rng.below(3) == 0 {
@@ -199,7 +171,7 @@ fn fail_allocations(name: &str, mask: u64, sizes: &[usize], steps: usize) {
     }
     d.close().unwrap();
     let d = open_faulty(&dir, mask);
-    same(&d, &model, &format!("seed {seed}: reopened"));
+    same(&d, &model, &format!("seed {seed:#x}: reopened"));
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,38 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{EmList, EmVec};
+use crate::test_util::{Rng, seed, temp_dir};
 use crate::{Error, OpenOptions};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("EMDS_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-        })
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 fn opts() -> OpenOptions {
     let mut o = OpenOptions::new();
@@ -74,43 +44,42 @@ fn failed<T>(r: crate::Result<T>, what: &str) -> Option<T> {
 
 #[test]
 fn a_list_operation_failing_for_space_changes_nothing() {
-    let seed = seed();
-    println!("emlist faults: seed {seed:#x} (rerun with EMDS_SEED={seed:#x})");
+    let seed = seed("emlist faults");
     let dir = temp_dir("emlist-faults");
     let mut r = Rng(seed);
     let mut l: EmList<Vec<u8>> = EmList::open_with(&dir, &opts()).unwrap();
     let (mut model, mut flushed): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
     for step in 0..3000 {
         let what = format!("seed {seed:#x} step {step}");
-        let size = [0, 1, 7, 100, 300, 5000, 70_000][r.below(7)];
+        let size = [0, 1, 7, 100, 300, 5000, 70_000][r.index(7)];
         let v = vec![step as u8; size];
-        if r.below(3) == 0 {
-            l.store_mut().fail_alloc_after = Some(r.below(4) as u64);
+        if r.index(3) == 0 {
+            l.store_mut().fail_alloc_after = Some(r.index(4) as u64);
         }
         let n = model.len();
-        let op = r.below(100);
+        let op = r.index(100);
         let what = format!("{what} (op {op})");
         let ok = match op {
             0..40 => failed(l.push(v.clone()), &what).map(|()| model.push(v)).is_some(),
             40..55 if n > 0 => {
-                let i = r.below(n);
+                let i = r.index(n);
                 failed(l.set(i, v.clone()), &what).map(|()| model[i] = v).is_some()
             }
             55..62 => failed(l.pop(), &what).map(|p| assert_eq!(p, model.pop(), "{what}: pop")).is_some(),
             62..66 => {
-                let k = r.below(n + 1).max(n.saturating_sub(40));
+                let k = r.index(n + 1).max(n.saturating_sub(40));
                 failed(l.truncate(k), &what).map(|()| model.truncate(k)).is_some()
             }
             66..74 => {
-                let i = r.below(n + 1).max(n.saturating_sub(60));
+                let i = r.index(n + 1).max(n.saturating_sub(60));
                 failed(l.insert(i, v.clone()), &what).map(|()| model.insert(i, v)).is_some()
             }
             74..82 if n > 0 => {
-                let i = r.below(n).max(n.saturating_sub(60));
+                let i = r.index(n).max(n.saturating_sub(60));
                 failed(l.remove(i), &what).map(|x| assert_eq!(x, model.remove(i), "{what}: remove")).is_some()
             }
             82..88 if n > 0 => {
-                let i = r.below(n);
+                let i = r.index(n);
                 failed(l.swap_remove(i), &what).map(|x| assert_eq!(x, model.swap_remove(i), "{what}: swap")).is_some()
             }
             88..95 => match failed(l.flush(), &what) {
@@ -150,8 +119,7 @@ fn same_vec(v: &EmVec<u32>, model: &[u32], what: &str) {
 
 #[test]
 fn a_vec_operation_failing_for_space_changes_nothing() {
-    let seed = seed();
-    println!("emvec faults: seed {seed:#x} (rerun with EMDS_SEED={seed:#x})");
+    let seed = seed("emvec faults");
     let dir = temp_dir("emvec-faults");
     let mut r = Rng(seed);
     let mut v: EmVec<u32> = EmVec::open_with(&dir, &opts()).unwrap();
@@ -159,36 +127,36 @@ fn a_vec_operation_failing_for_space_changes_nothing() {
     for step in 0..3000 {
         let what = format!("seed {seed:#x} step {step}");
         let x = step as u32;
-        if r.below(3) == 0 {
-            v.store_mut().fail_alloc_after = Some(r.below(4) as u64);
+        if r.index(3) == 0 {
+            v.store_mut().fail_alloc_after = Some(r.index(4) as u64);
         }
         let n = model.len();
-        let op = r.below(100);
+        let op = r.index(100);
         let what = format!("{what} (op {op})");
         let ok = match op {
             0..30 => {
-                let more: Vec<u32> = (0..[1, 10, 1000, 30_000][r.below(4)]).map(|k| x ^ k).collect();
+                let more: Vec<u32> = (0..[1, 10, 1000, 30_000][r.index(4)]).map(|k| x ^ k).collect();
                 failed(v.extend_from_slice(&more), &what).map(|()| model.extend_from_slice(&more)).is_some()
             }
             30..50 if n > 0 => {
-                let i = r.below(n);
+                let i = r.index(n);
                 failed(v.set(i, x), &what).map(|()| model[i] = x).is_some()
             }
             50..56 => failed(v.pop(), &what).map(|p| assert_eq!(p, model.pop(), "{what}: pop")).is_some(),
             56..62 => {
-                let k = r.below(n + 1);
+                let k = r.index(n + 1);
                 failed(v.truncate(k), &what).map(|()| model.truncate(k)).is_some()
             }
             62..72 => {
-                let i = r.below(n + 1).max(n.saturating_sub(5000));
+                let i = r.index(n + 1).max(n.saturating_sub(5000));
                 failed(v.insert(i, x), &what).map(|()| model.insert(i, x)).is_some()
             }
             72..80 if n > 0 => {
-                let i = r.below(n).max(n.saturating_sub(5000));
+                let i = r.index(n).max(n.saturating_sub(5000));
                 failed(v.remove(i), &what).map(|y| assert_eq!(y, model.remove(i), "{what}: remove")).is_some()
             }
             80..86 if n > 0 => {
-                let i = r.below(n);
+                let i = r.index(n);
                 failed(v.swap_remove(i), &what).map(|y| assert_eq!(y, model.swap_remove(i), "{what}: swap")).is_some()
             }
             86..95 => match failed(v.flush(), &what) {
@@ -252,5 +220,167 @@ fn a_push_failing_after_moving_the_last_group_leaves_the_flushed_state() {
         drop((c, l));
         std::fs::remove_dir_all(&copy).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// What the shift tests need of a list or a vector.
+trait Shifting: Sized {
+    type Elem: PartialEq + std::fmt::Debug + Clone;
+    /// A store flushed with most of the model, the rest appended since
+    /// (so that a shift both copies committed blocks and moves fresh ones);
+    /// `variant` picks a second shape (see the impls).
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<Self::Elem>);
+    fn reopen(dir: &Path) -> Self;
+    fn contents(&self) -> Vec<Self::Elem>;
+    fn verify(&self);
+    fn store(&mut self) -> &mut crate::alloc::Store;
+    fn flush_now(&mut self);
+    /// Inserts a new element at `i` (`remove` false) or removes element `i`,
+    /// and on success does the same to `model`.
+    fn shift(&mut self, model: &mut Vec<Self::Elem>, i: usize, remove: bool) -> crate::Result<()>;
+}
+
+impl Shifting for EmList<Vec<u8>> {
+    type Elem = Vec<u8>;
+    /// `variant`: the first group was relocated (rewritten at the end of the
+    /// data) before the flush, so the shift continues a group that does not
+    /// end the data.
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<Vec<u8>>) {
+        let mut l: EmList<Vec<u8>> = EmList::open_with(dir, &opts()).unwrap();
+        let mut model: Vec<Vec<u8>> = (0..3100).map(|i| vec![i as u8; 40 + i % 90]).collect();
+        l.extend(model[..3000].iter().cloned()).unwrap();
+        if variant {
+            model[3] = vec![3; 500];
+            l.set(3, model[3].clone()).unwrap();
+        }
+        l.flush().unwrap();
+        l.extend(model[3000..].iter().cloned()).unwrap();
+        (l, model)
+    }
+    fn reopen(dir: &Path) -> Self {
+        EmList::open_with(dir, &opts()).unwrap()
+    }
+    fn contents(&self) -> Vec<Vec<u8>> {
+        self.iter().collect::<crate::Result<_>>().unwrap()
+    }
+    fn verify(&self) {
+        self.check().unwrap();
+    }
+    fn store(&mut self) -> &mut crate::alloc::Store {
+        self.store_mut()
+    }
+    fn flush_now(&mut self) {
+        self.flush().unwrap();
+    }
+    fn shift(&mut self, model: &mut Vec<Vec<u8>>, i: usize, remove: bool) -> crate::Result<()> {
+        if remove {
+            let x = self.remove(i)?;
+            assert_eq!(x, model.remove(i), "removed element");
+        } else {
+            self.insert(i, vec![0xee; 70])?;
+            model.insert(i, vec![0xee; 70]);
+        }
+        Ok(())
+    }
+}
+
+impl Shifting for EmVec<u32> {
+    type Elem = u32;
+    /// `variant`: everything flushed, nothing appended since.
+    fn build(dir: &Path, variant: bool) -> (Self, Vec<u32>) {
+        let mut v: EmVec<u32> = EmVec::open_with(dir, &opts()).unwrap();
+        let model: Vec<u32> = (0..60_000).collect();
+        let flushed = if variant { model.len() } else { 50_000 };
+        v.extend_from_slice(&model[..flushed]).unwrap();
+        v.flush().unwrap();
+        v.extend_from_slice(&model[flushed..]).unwrap();
+        (v, model)
+    }
+    fn reopen(dir: &Path) -> Self {
+        EmVec::open_with(dir, &opts()).unwrap()
+    }
+    fn contents(&self) -> Vec<u32> {
+        self.to_vec().unwrap()
+    }
+    fn verify(&self) {
+        self.check().unwrap();
+    }
+    fn store(&mut self) -> &mut crate::alloc::Store {
+        self.store_mut()
+    }
+    fn flush_now(&mut self) {
+        self.flush().unwrap();
+    }
+    fn shift(&mut self, model: &mut Vec<u32>, i: usize, remove: bool) -> crate::Result<()> {
+        if remove {
+            let x = self.remove(i)?;
+            assert_eq!(x, model.remove(i), "removed element");
+        } else {
+            self.insert(i, 0xeeee)?;
+            model.insert(i, 0xeeee);
+        }
+        Ok(())
+    }
+}
+
+/// An `insert` or `remove` near the front whose `k`-th allocation fails (a
+/// full disk), for every `k` up to the number the operation makes: the open
+/// handle holds the list as it was (never shortened or half shifted), passes
+/// `check`, and after a flush a reopen holds the same.
+fn shift_failing_at_every_allocation<H: Shifting>(name: &str, remove: bool, variant: bool) {
+    let mut failures = 0;
+    for k in 0..64 {
+        let what = format!("{name}: allocation {k} fails");
+        let dir = temp_dir(&format!("{name}-{k}"));
+        let (mut h, mut model) = H::build(&dir, variant);
+        h.store().fail_alloc_after = Some(k);
+        let r = h.shift(&mut model, 7, remove);
+        let injected = h.store().fail_alloc_after.is_none();
+        h.store().fail_alloc_after = None;
+        match r {
+            Ok(()) if !injected => {
+                // The operation made at most k allocations: every one has failed in an earlier round.
+                assert!(h.contents() == model, "{what}: contents after success");
+                h.verify();
+                drop(h);
+                std::fs::remove_dir_all(&dir).unwrap();
+                assert!(failures > 0, "{name}: the operation allocates nothing");
+                println!("{name}: {failures} failing allocations, each left the structure as it was");
+                return;
+            }
+            Ok(()) => panic!("{what}: the operation succeeded through a failed allocation"),
+            Err(Error::Full { .. }) => failures += 1,
+            Err(e) => panic!("{what}: {e}"),
+        }
+        assert!(h.contents() == model, "{what}: the open handle differs from the state before the operation");
+        h.verify();
+        h.flush_now();
+        let copy = crash_copy(&dir);
+        let c = H::reopen(&copy);
+        assert!(c.contents() == model, "{what}: reopened");
+        drop((c, h));
+        std::fs::remove_dir_all(&copy).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    panic!("{name}: still failing after 64 allocations");
+}
+
+/// Regression guard: `insert` and `remove` that fail for space in the middle
+/// of shifting must leave the handle consistent (it once could be left with
+/// the list cut at the index, which the next flush would have committed).
+#[test]
+fn emlist_insert_and_remove_failing_midway_leave_the_list_as_it_was() {
+    for variant in [false, true] {
+        shift_failing_at_every_allocation::<EmList<Vec<u8>>>(&format!("emlist-insert-{variant}"), false, variant);
+        shift_failing_at_every_allocation::<EmList<Vec<u8>>>(&format!("emlist-remove-{variant}"), true, variant);
+    }
+}
+
+/// As above, for `EmVec`.
+#[test]
+fn emvec_insert_and_remove_failing_midway_leave_the_vec_as_it_was() {
+    for variant in [false, true] {
+        shift_failing_at_every_allocation::<EmVec<u32>>(&format!("emvec-insert-{variant}"), false, variant);
+        shift_failing_at_every_allocation::<EmVec<u32>>(&format!("emvec-remove-{variant}"), true, variant);
     }
 }

@@ -28,6 +28,10 @@ const MAX_CHUNK_BYTES: u64 = 16 << 20;
 const WRITEBACK: u64 = 8 << 20;
 /// Appends of at least this many bytes go through the file, not the mapping.
 const WRITE_FILE: usize = 64 << 10;
+/// A region of zero-sized units (an `EmVec<()>`) holds at most this many: a
+/// length that index arithmetic never overflows, as for a slice of sized
+/// elements. A stored length above it cannot have been written: corrupted.
+pub(crate) const MAX_ZERO_SIZED: u64 = isize::MAX as u64;
 
 /// One extent of units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,8 +276,7 @@ impl Region {
     pub(crate) fn append(&mut self, store: &mut Store, bytes: &[u8], n: u64) -> Result<()> {
         debug_assert_eq!(bytes.len() as u64, n * self.unit);
         if self.unit == 0 {
-            self.len += n;
-            return Ok(());
+            return self.append_zero_sized(store, n);
         }
         // Fast path: the units fit the block last written.
         if let Some((b, addr)) = self.tail {
@@ -286,6 +289,18 @@ impl Region {
             }
         }
         self.append_slow(store, bytes, n)
+    }
+
+    /// Appends `n` zero-sized units: only the length changes, up to [`MAX_ZERO_SIZED`].
+    #[cold]
+    #[inline(never)]
+    fn append_zero_sized(&mut self, store: &Store, n: u64) -> Result<()> {
+        let Some(len) = self.len.checked_add(n).filter(|&l| l <= MAX_ZERO_SIZED) else {
+            let what = format!("{} zero-sized elements and {n} more exceed {MAX_ZERO_SIZED}", self.len);
+            return Err(Error::Full { path: store.dir().to_path_buf(), what });
+        };
+        self.len = len;
+        Ok(())
     }
 
     #[inline(never)]
@@ -524,6 +539,10 @@ impl Region {
         }
         if (unit > 0 && len > reg.cap) || (unit == 0 && nchunks != 0) {
             return Err(bad(format!("length {len} exceeds the capacity {} of its chunks", reg.cap)));
+        }
+        if unit == 0 && (len > MAX_ZERO_SIZED || nshadows != 0) {
+            let what = format!("{len} zero-sized units (at most {MAX_ZERO_SIZED}) with {nshadows} shadows (none)");
+            return Err(bad(what));
         }
         reg.len = len;
         reg.committed_len = len;

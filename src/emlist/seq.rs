@@ -172,20 +172,128 @@ mod tests {
     use super::*;
     use crate::EmVec;
 
-    /// Rewrites the committed table of the `EmVec<u64>` at `dir` through the
-    /// store's own commit (valid checksums throughout), after `edit` changed it.
-    fn forge_table(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
-        let mut store = Store::open(dir, &OpenOptions::new(), Kind::Vec, 8, 8).unwrap();
+    /// Rewrites the committed table and root of the store at `dir` (opened
+    /// as `kind` with the given element size and alignment) through the
+    /// store's own commit (valid checksums throughout), after `edit` changed
+    /// them; the root's table address, length and checksum are then set.
+    fn forge(dir: &Path, kind: Kind, size: u32, align: u32, edit: impl FnOnce(&mut Vec<u8>, &mut [u8; ROOT_SIZE])) {
+        let mut store = Store::open(dir, &OpenOptions::new(), kind, size, align).unwrap();
         let mut root = *store.root();
         let (addr, tlen) = (u64_at(&root, 8), u64_at(&root, 16));
         let mut table = store.read(addr, tlen as usize).unwrap().to_vec();
-        edit(&mut table);
+        edit(&mut table, &mut root);
+        store.free(addr, tlen as usize).unwrap();
         let at = store.alloc(table.len()).unwrap();
         store.write(at, table.len()).unwrap().copy_from_slice(&table);
         root[8..16].copy_from_slice(&at.to_le_bytes());
         root[16..24].copy_from_slice(&(table.len() as u64).to_le_bytes());
         root[24..32].copy_from_slice(&xxh3_64(&table).to_le_bytes());
         store.commit(&root).unwrap();
+    }
+
+    /// [`forge`] for the table of an `EmVec<u64>`.
+    fn forge_table(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+        forge(dir, Kind::Vec, 8, 8, |t, _| edit(t));
+    }
+
+    /// Where each region entry of a table starts.
+    fn region_offsets(t: &[u8]) -> Vec<usize> {
+        let mut at = HEADER;
+        let mut out = Vec::new();
+        while at < t.len() {
+            out.push(at);
+            at += 32 + 16 * (u64_at(t, at + 16) + u64_at(t, at + 24)) as usize;
+        }
+        out
+    }
+
+    fn set_u64(b: &mut [u8], at: usize, v: u64) {
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn expect_corrupted<T: std::fmt::Debug>(r: Result<T>, needle: &str) {
+        match r {
+            Err(Error::Corrupted { what, .. }) => assert!(what.contains(needle), "{what}"),
+            other => panic!("expected Corrupted naming {needle:?}, got {other:?}"),
+        }
+    }
+
+    /// Regression: opening an `EmVec<()>` made one `()` per stored element
+    /// (`vec![x; len]`), so a forged huge length kept open busy for a very
+    /// long time. Open is O(1) now: the largest valid length opens at once
+    /// and works; appending past it is `Full`.
+    #[test]
+    fn emvec_of_zero_sized_elements_with_a_forged_huge_length_opens_at_once() {
+        let dir = crate::test_util::temp_dir("forged-zst-len");
+        let mut v = EmVec::<()>::open(&dir).unwrap();
+        v.extend_from_slice(&[(); 3]).unwrap();
+        v.close().unwrap();
+        let huge = crate::emlist::region::MAX_ZERO_SIZED;
+        forge(&dir, Kind::Vec, 0, 1, |t, root| {
+            set_u64(t, HEADER + 8, huge);
+            set_u64(root, 0, huge);
+        });
+        let mut v = EmVec::<()>::open(&dir).unwrap();
+        assert_eq!(v.len() as u64, huge);
+        assert_eq!((v.get(v.len() - 1).unwrap(), v.get(v.len()).unwrap()), (Some(()), None));
+        assert!(matches!(v.push(()), Err(Error::Full { .. })), "past the largest length");
+        assert_eq!(v.len() as u64, huge, "a failed push changes nothing");
+        assert_eq!(v.pop().unwrap(), Some(()));
+        v.push(()).unwrap();
+        v.check().unwrap();
+        v.truncate(5).unwrap();
+        v.close().unwrap();
+        assert_eq!(EmVec::<()>::open(&dir).unwrap().len(), 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Regression (as above): a zero-sized length past the largest valid one,
+    /// or shadows in a region of zero-sized units (which has no blocks), is
+    /// `Corrupted` naming the table region, never a hang or a panic.
+    #[test]
+    fn emvec_of_zero_sized_elements_with_an_impossible_length_is_corrupted() {
+        let dir = crate::test_util::temp_dir("forged-zst-bad");
+        let mut v = EmVec::<()>::open(&dir).unwrap();
+        v.extend_from_slice(&[(); 3]).unwrap();
+        v.close().unwrap();
+        let copy = dir.with_extension("copy");
+        let _ = std::fs::remove_dir_all(&copy);
+        std::fs::create_dir_all(&copy).unwrap();
+        for f in ["meta", "seg.000000"] {
+            std::fs::copy(dir.join(f), copy.join(f)).unwrap();
+        }
+        forge(&dir, Kind::Vec, 0, 1, |t, root| {
+            set_u64(t, HEADER + 8, u64::MAX);
+            set_u64(root, 0, u64::MAX);
+        });
+        expect_corrupted(EmVec::<()>::open(&dir), "zero-sized units");
+        expect_corrupted(EmVec::<()>::open_read_only(&dir), "zero-sized units");
+        forge(&copy, Kind::Vec, 0, 1, |t, _| {
+            set_u64(t, HEADER + 24, 1);
+            t.extend_from_slice(&[0; 16]);
+        });
+        expect_corrupted(EmVec::<()>::open(&copy), "1 shadows");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+
+    /// An `EmList<()>` keeps one length code per element, so its length is
+    /// bounded by the codes' chunks: a forged root length, or a forged codes
+    /// length, is `Corrupted` at open (in O(1)).
+    #[test]
+    fn emlist_of_unit_with_a_forged_huge_length_is_corrupted() {
+        let dir = crate::test_util::temp_dir("forged-list-unit-len");
+        let mut l = crate::EmList::<()>::open(&dir).unwrap();
+        l.extend([(); 40]).unwrap();
+        l.close().unwrap();
+        forge(&dir, Kind::List, 0, 0, |_, root| set_u64(root, 0, u64::MAX));
+        expect_corrupted(crate::EmList::<()>::open(&dir), "list of");
+        forge(&dir, Kind::List, 0, 0, |t, _| {
+            let codes = region_offsets(t)[1];
+            set_u64(t, codes + 8, u64::MAX);
+        });
+        expect_corrupted(crate::EmList::<()>::open(&dir), "exceeds the capacity");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A table naming the same chunk many times claims more capacity than the

@@ -180,7 +180,9 @@ impl<T: Pod> EmVec<T> {
             let what = format!("root length {} differs from the table's {}", extra.len, data.len());
             return Err(Error::corrupted(path, what));
         }
-        let zst = if size == 0 { vec![T::zeroed(); data.len() as usize] } else { Vec::new() };
+        // A vector of zero-sized elements takes no memory: made in O(1)
+        // (`vec![x; n]` would clone `n` times), its length bounded by the table.
+        let zst = if size == 0 { bytemuck::zeroed_vec(data.len() as usize) } else { Vec::new() };
         Ok(EmVec { seq, data, zst, closed: false, _t: PhantomData })
     }
 
@@ -338,7 +340,11 @@ impl<T: Pod> EmVec<T> {
         if len <= self.len() {
             return self.truncate(len);
         }
-        let per = (BATCH_BYTES / size_of::<T>().max(1)).max(1);
+        if size_of::<T>() == 0 {
+            // One step, in O(1): every zero-sized value is the same.
+            return self.extend_from_slice(&bytemuck::zeroed_vec::<T>(len - self.len()));
+        }
+        let per = (BATCH_BYTES / size_of::<T>()).max(1);
         let buf = vec![value; per.min(len - self.len())];
         while self.len() < len {
             let n = buf.len().min(len - self.len());

@@ -3,26 +3,10 @@
 //! map of what each object holds, ending with `check()` and no leaked page.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use super::*;
 
-/// A small deterministic generator (splitmix64), so a failing seed replays.
-pub(crate) struct Rng(pub u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+pub(crate) use crate::test_util::{Rng, temp_dir};
 
 /// Tests that spawn processes hold this exclusively: a child forked while another
 /// test holds a store's lock keeps the lock until it execs, and would make that
@@ -31,12 +15,6 @@ pub(crate) static SPAWN: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 pub(crate) fn no_spawn() -> std::sync::RwLockReadGuard<'static, ()> {
     SPAWN.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub(crate) fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emds-unit-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    d
 }
 
 fn small_segments() -> OpenOptions {
