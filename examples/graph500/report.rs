@@ -422,6 +422,11 @@ impl Run {
                 ph.raw(p.name, format!("[{}, {}]", p.joining.as_secs_f64(), p.helpers_wait.as_secs_f64()));
             }
             bo.raw("phases_joining_helperscpuwait_s", ph.finish());
+            let mut ph = Obj::default();
+            for p in &b.phases {
+                ph.n(p.name, p.written as f64);
+            }
+            bo.raw("phases_io_written_bytes", ph.finish());
             o.raw("build", bo.finish());
         }
         o.n("reopen_s", self.reopen.as_secs_f64());
