@@ -197,9 +197,10 @@ impl Run {
             if let Some((cpu_need, disk_need)) = self.build_needs() {
                 let _ = writeln!(
                     s,
-                    "           on {} cores the build needs {cpu_need:.1} s of CPU and {disk_need:.1} s of disk ({:.0} MiB written): {verdict}",
+                    "           on {} cores the build needs {cpu_need:.1} s of CPU and {disk_need:.1} s of disk ({:.0} MiB written): {verdict}; its CPU keeps up with a disk of up to {:.0} MiB/s of store",
                     b.cores,
-                    self.disk_bytes_written() as f64 / MIB
+                    self.disk_bytes_written() as f64 / MIB,
+                    self.disk_total() as f64 / MIB / cpu_need.max(1e-9)
                 );
             } else {
                 let _ = writeln!(s, "           {verdict}");
