@@ -10,6 +10,14 @@ and docs/img/graph500-rates.svg (TEPS and PageRank edges per second, emds beside
 `graph500-build` draws docs/img/graph500-build.svg from build outputs (walk runs or `--build-only`
 runs): CPU seconds per GiB of store over the cores beside the disk's seconds per GiB;
 `graph500-build-table` prints the build table alone.
+`dict` and `list` read the `--json` outputs of benches/compare (`dict --workload u64`, `list`):
+one or more runs each, the median ratio over the runs is drawn. `dict` writes docs/img/dict-ratios.svg
+(emds over LMDB, redb and HashMap per phase); `list` writes docs/img/list-ratios.svg (EmList over
+LMDB and Vec, EmVec over Vec, per phase). `dict-table` and `list-table` print the ratios per run.
+
+    python3 scripts/charts.py dict docs/bench/dict-u64*.json --out docs/img
+    python3 scripts/charts.py list docs/bench/list-100m*.json --out docs/img
+
 `bar_chart` is generic: other benchmarks can add a subcommand that feeds it their ratio tables.
 """
 
@@ -298,9 +306,146 @@ def graph500_build(paths, out):
     print(path)
 
 
+def compare_runs(paths):
+    """The benches/compare JSON runs in `paths`, oldest first."""
+    return sorted((json.load(open(p)) for p in paths), key=lambda r: r.get("unix_time", 0))
+
+
+def metric(result, name):
+    """The value of the metric `name` of one engine's result, or None."""
+    for m in result["metrics"]:
+        if m["name"] == name:
+            return m["value"]
+    return None
+
+
+def engine(section, name):
+    return next((r for r in section["results"] if r["engine"] == name), None)
+
+
+def compare_ratios(runs, rows):
+    """rows: (group label, section index, engine, metric, baseline engine). Returns per row the
+    list of ratios engine/baseline over the runs (runs missing either side are skipped)."""
+    out = []
+    for _, si, eng, name, base in rows:
+        vals = []
+        for r in runs:
+            if si >= len(r["sections"]):
+                continue
+            sec = r["sections"][si]
+            a, b = engine(sec, eng), engine(sec, base)
+            va, vb = (metric(a, name) if a else None), (metric(b, name) if b else None)
+            if va is not None and vb:
+                vals.append(va / vb)
+        out.append(vals)
+    return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+DICT_PHASES = [
+    ("load + commit", "load + durable commit"),
+    ("get present", "get present"),
+    ("get absent", "get absent"),
+    ("iterate", "iterate"),
+    ("remove half", "remove half + durable commit"),
+    ("cold get", "get cold (after cache drop)"),
+]
+DICT_BASES = ["LMDB", "redb", "HashMap"]
+
+
+def dict_rows():
+    return [(label, 0, "emds", name, base) for base in DICT_BASES for label, name in DICT_PHASES]
+
+
+def compare_label(runs):
+    """Which runs a chart shows: count, n, machine."""
+    r = runs[-1]
+    m = r.get("machine", {})
+    text = f"{len(runs)} run{'s' if len(runs) != 1 else ''}, n = {r['n']:,}, {m.get('cores', '?')} cores"
+    loads = [x["machine"]["load_average"][0] for x in runs if "load_average" in x.get("machine", {})]
+    return text + (f", load {min(loads):.1f}-{max(loads):.1f}" if loads else "")
+
+
+def dict_chart(paths, out):
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, dict_rows())
+    k = len(DICT_PHASES)
+    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(DICT_BASES))]
+    svg = bar_chart(
+        f"EmDict u64 -> u64: emds rate / other engine's rate ({compare_label(runs)}; median)",
+        [label for label, _ in DICT_PHASES],
+        [f"emds / {b}" for b in DICT_BASES],
+        values,
+        "rate ratio (higher: emds faster)",
+        refs=[(1.0, "equal"), (5.0, "target: gets and load 5x LMDB")],
+    )
+    write_svg(out, "dict-ratios.svg", svg)
+
+
+# (group label, section, engine, metric, baseline): section 0 holds the (u64, u64) pairs, 1 the edges.
+LIST_ROWS = [
+    ("EmList push + flush", 0, "EmList", "append + durable flush"),
+    ("EmList scan", 0, "EmList", "scan"),
+    ("EmList random get", 0, "EmList", "get random index"),
+    ("EmVec extend + flush", 1, "EmVec", "append + durable flush"),
+    ("EmVec scan (chunks)", 1, "EmVec", "scan"),
+    ("EmVec random get", 1, "EmVec", "get random index"),
+]
+LIST_BASES = ["LMDB", "Vec"]
+
+
+def list_rows():
+    return [(label, si, eng, name, base) for base in LIST_BASES for label, si, eng, name in LIST_ROWS]
+
+
+def list_chart(paths, out):
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, list_rows())
+    k = len(LIST_ROWS)
+    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(LIST_BASES))]
+    svg = bar_chart(
+        f"EmList (u64, u64) and EmVec [u32; 2]: rate / baseline's rate ({compare_label(runs)}; median)",
+        [label for label, *_ in LIST_ROWS],
+        [f"/ {b}" for b in LIST_BASES],
+        values,
+        "rate ratio (higher: emds faster)",
+        refs=[(1.0, "equal"), (10.0, "target: EmList push 10x LMDB"), (0.8, "target: EmVec scan 0.8x Vec")],
+        width=900,
+    )
+    write_svg(out, "list-ratios.svg", svg)
+
+
+def compare_table(paths, rows):
+    """Prints a Markdown table of each row's ratio in every run, then the median."""
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, rows)
+    print("| phase | ratio | per run | median |")
+    print("|---|---|---|---:|")
+    for (label, _, eng, _, base), vals in zip(rows, ratios):
+        if vals:
+            per = " / ".join(f"{v:.2f}" for v in vals)
+            print(f"| {label} | {eng} / {base} | {per} | {median(vals):.2f}x |")
+
+
+def write_svg(out, name, svg):
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    with open(path, "w") as f:
+        f.write(svg)
+    print(path)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["graph500", "graph500-table", "graph500-build", "graph500-build-table"])
+    kinds = ["graph500", "graph500-table", "graph500-build", "graph500-build-table"]
+    ap.add_argument("kind", choices=kinds + ["dict", "dict-table", "list", "list-table"])
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--out", default="docs/img")
     a = ap.parse_args(argv)
@@ -312,6 +457,14 @@ def main(argv):
         graph500_build(a.inputs, a.out)
     elif a.kind == "graph500-build-table":
         build_table(a.inputs)
+    elif a.kind == "dict":
+        dict_chart(a.inputs, a.out)
+    elif a.kind == "dict-table":
+        compare_table(a.inputs, dict_rows())
+    elif a.kind == "list":
+        list_chart(a.inputs, a.out)
+    elif a.kind == "list-table":
+        compare_table(a.inputs, list_rows())
 
 
 if __name__ == "__main__":
