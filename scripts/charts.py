@@ -6,7 +6,10 @@
 `graph500` reads the `--json` files of `cargo run --release --example graph500` (one per scale) and
 writes docs/img/graph500-ratios.svg (emds time over in-memory time, BFS and PageRank, per scale)
 and docs/img/graph500-rates.svg (TEPS and PageRank edges per second, emds beside in-memory).
-`graph500-table` prints the README's Markdown table from the same files.
+`graph500-table` prints the README's Markdown tables from the same files.
+`graph500-build` draws docs/img/graph500-build.svg from build outputs (walk runs or `--build-only`
+runs): CPU seconds per GiB of store over the cores beside the disk's seconds per GiB;
+`graph500-build-table` prints the build table alone.
 `bar_chart` is generic: other benchmarks can add a subcommand that feeds it their ratio tables.
 """
 
@@ -183,34 +186,121 @@ def graph500_table(paths):
         )
     print("\n".join(rows))
     print()
+    build_table(paths)
+
+
+def cores_of(r):
+    """The machine's cores, from the JSON (newer outputs) or its machine line ("..., 2 cores, ...")."""
+    b = r.get("build", {})
+    if "cores" in b:
+        return int(b["cores"])
+    for part in r.get("machine", "").split(","):
+        if part.strip().endswith(" cores"):
+            return int(part.split()[0])
+    return 1
+
+
+def build_needs(r):
+    """(CPU seconds over the cores, disk seconds at the probe's bandwidth): what bounds the build if
+    it has the machine to itself. The disk takes the store or what the process wrote, if more."""
+    b = r["build"]
+    bw = b.get("disk_write_bw_bytes_per_s")
+    if not bw:
+        return None
+    written = max(r["disk_bytes"], b.get("io_written_bytes", 0))
+    return b["cpu_s"] / cores_of(r), written / bw
+
+
+def build_verdict(r):
+    """The capacity verdict of examples/graph500/report.rs, recomputed so that old outputs (whose
+    `bound` came from the run's wall-time shares) read the same way as new ones."""
+    need = build_needs(r)
+    if need is None:
+        return "disk not probed"
+    cpu, disk = need
+    return "bounded by the disk" if disk >= cpu else "bounded by the CPU"
+
+
+def build_label(r):
+    return r["build"].get("build_method", "v1")
+
+
+def build_runs(paths):
+    runs = [json.load(open(p)) for p in paths]
+    runs = [r for r in runs if r.get("build")]
+    return sorted(runs, key=lambda r: (r["scale"], build_label(r)))
+
+
+def build_table(paths):
+    """The build table: per run, its CPU per GiB beside the disk's seconds per GiB, and the verdict."""
     rows = [
-        "| scale | build wall | CPU (all threads) | main thread waiting for a CPU | main thread blocked | "
-        "store written at | disk write (dd + fsync) | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scale | build code | store | build wall | CPU (all threads) | CPU per GiB | disk write (dd + fsync) | "
+        "CPU over cores / disk time | main thread waiting for a CPU / blocked | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in runs:
-        b = r.get("build")
-        if not b:
-            continue
+    for r in build_runs(paths):
+        b = r["build"]
+        gib = r["disk_bytes"] / 2**30
         bw = b.get("disk_write_bw_bytes_per_s")
+        need = build_needs(r)
         rows.append(
-            "| {} | {:.1f} s | {:.1f} s | {} | {} | {:.0f} MiB/s | {} | {} |".format(
+            "| {} | {} | {:.2f} GiB | {:.1f} s | {:.1f} s | {:.1f} s | {} | {} | {} | {} |".format(
                 r["scale"],
+                build_label(r),
+                gib,
                 b["wall_s"],
                 b["cpu_s"],
-                f"{b['main_thread_cpu_wait_s']:.1f} s" if "main_thread_cpu_wait_s" in b else "not measured",
-                f"{b['main_thread_blocked_s']:.1f} s" if "main_thread_blocked_s" in b else "not measured",
-                b["store_write_bytes_per_s"] / 1048576,
-                f"{bw / 1048576:.0f} MiB/s" if bw else "n/a",
-                b["bound"],
+                b["cpu_s"] / gib,
+                f"{bw / 1048576:.0f} MiB/s ({2**30 / bw:.1f} s per GiB)" if bw else "n/a",
+                f"{need[0]:.1f} s / {need[1]:.1f} s" if need else "n/a",
+                "{} / {}".format(
+                    f"{b['main_thread_cpu_wait_s']:.1f} s" if "main_thread_cpu_wait_s" in b else "not measured",
+                    f"{b['main_thread_blocked_s']:.1f} s" if "main_thread_blocked_s" in b else "not measured",
+                ),
+                build_verdict(r),
             )
         )
     print("\n".join(rows))
 
 
+def graph500_build(paths, out):
+    """docs/img/graph500-build.svg: CPU seconds per GiB over the cores, per build code, beside the
+    disk's seconds per GiB: a bar above the disk's means the build is bounded by the CPU."""
+    runs = build_runs(paths)
+    scales = sorted({r["scale"] for r in runs})
+    labels = sorted({build_label(r) for r in runs})
+    groups = [f"scale {s}" for s in scales]
+    series, values = [], []
+    for lab in labels:
+        series.append(f"CPU s per GiB / cores ({lab})")
+        row = []
+        for s in scales:
+            rs = [r for r in runs if r["scale"] == s and build_label(r) == lab]
+            row.append(rs[-1]["build"]["cpu_s"] / cores_of(rs[-1]) / (rs[-1]["disk_bytes"] / 2**30) if rs else None)
+        values.append(row)
+    series.append("disk s per GiB (dd + fsync probe)")
+    row = []
+    for s in scales:
+        bws = [r["build"]["disk_write_bw_bytes_per_s"] for r in runs if r["scale"] == s and r["build"].get("disk_write_bw_bytes_per_s")]
+        row.append(2**30 / sorted(bws)[len(bws) // 2] if bws else None)
+    values.append(row)
+    svg = bar_chart(
+        "Graph500 build: CPU seconds per GiB over the cores vs the disk's seconds per GiB",
+        groups,
+        series,
+        values,
+        "seconds per GiB of store",
+    )
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "graph500-build.svg")
+    with open(path, "w") as f:
+        f.write(svg)
+    print(path)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["graph500", "graph500-table"])
+    ap.add_argument("kind", choices=["graph500", "graph500-table", "graph500-build", "graph500-build-table"])
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--out", default="docs/img")
     a = ap.parse_args(argv)
@@ -218,6 +308,10 @@ def main(argv):
         graph500(a.inputs, a.out)
     elif a.kind == "graph500-table":
         graph500_table(a.inputs)
+    elif a.kind == "graph500-build":
+        graph500_build(a.inputs, a.out)
+    elif a.kind == "graph500-build-table":
+        build_table(a.inputs)
 
 
 if __name__ == "__main__":

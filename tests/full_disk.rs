@@ -38,17 +38,17 @@ fn element(i: u64) -> u64 {
 /// One structure being filled item by item: item `i` is key `i` of the dict,
 /// element `i` of the list or of the vector.
 enum Filling {
-    Dict(EmDict<u64, Vec<u8>>),
+    Dict(Box<EmDict<u64, Vec<u8>>>),
     List(Box<EmList<Vec<u8>>>),
-    Vec(EmVec<u64>),
+    Vec(Box<EmVec<u64>>),
 }
 
 impl Filling {
     fn open(kind: &str, dir: &Path) -> Result<Filling> {
         Ok(match kind {
-            "dict" => Filling::Dict(EmDict::open_with(dir, &options())?),
+            "dict" => Filling::Dict(Box::new(EmDict::open_with(dir, &options())?)),
             "list" => Filling::List(Box::new(EmList::open_with(dir, &options())?)),
-            _ => Filling::Vec(EmVec::open_with(dir, &options())?),
+            _ => Filling::Vec(Box::new(EmVec::open_with(dir, &options())?)),
         })
     }
 

@@ -27,7 +27,8 @@ pub struct Args {
     pub no_mem: bool,
     /// One-step-neighbour queries after dropping the page cache.
     pub queries: usize,
-    /// RAM for the CSR scatter buffer, in MiB; more MiB = fewer passes over the edge list.
+    /// RAM for the CSR scatter window (8 bytes per neighbour entry), in MiB; more MiB = fewer
+    /// passes over the edge list.
     pub build_mem_mib: u64,
     /// Bytes written by the disk-bandwidth probe, in MiB (0 skips it).
     pub disk_probe_mib: u64,
@@ -76,7 +77,7 @@ OPTIONS:
   --pr-iters N        PageRank iterations (default 10)
   --no-mem            skip the in-memory comparison (big scales)
   --queries N         cold one-step-neighbour queries (default 2000; 0 skips)
-  --build-mem MIB     RAM for the CSR scatter buffer (default 2048)
+  --build-mem MIB     RAM for the CSR scatter window, 8 bytes per entry (default 2048)
   --disk-probe MIB    size of the dd-like disk write probe (default 256; 0 skips)
   --build-only        build the store and stop
   --json FILE         also write the summary as JSON to FILE

@@ -1,20 +1,37 @@
 //! Building the graph on disk: generate the edge list straight into an `EmVec`, count degrees,
 //! write the CSR offsets, scatter the neighbour lists window by window, and record the degrees in
 //! an `EmDict`. RAM holds per-vertex arrays only (the permutation, the degrees, the offsets) plus
-//! one scatter window of `--build-mem` MiB; the edges never are all in memory at once.
+//! one scatter window of `--build-mem` MiB; the edges never are all in memory at once. The CPU
+//! time per GiB written is what decides whether the build can keep a disk busy (see `report`).
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::db::{EmDict, EmVec};
-use crate::kronecker::Kronecker;
+use crate::kronecker::{FillWait, Kronecker};
 use crate::progress::bar;
 use crate::store::{BoxError, Meta, PARTS};
 use crate::sys;
 
+/// Names this build code in the JSON output, so that runs before and after a change to the build
+/// can be told apart (outputs without it are "v1": one edge at a time, direct-placement scatter).
+pub const METHOD: &str = "v2";
+
 /// Edges generated per batch (8 MiB).
 const BATCH: usize = 1 << 20;
+
+/// Degrees put into the `EmDict` per `extend` call.
+const ATTR_BATCH: usize = 1 << 16;
+
+/// How many edges ahead the degree count prefetches its counters.
+const AHEAD: usize = 16;
+
+/// Neighbour entries the scatter appends to `targets` at a time (at least; 16 MiB).
+const APPEND: usize = 1 << 22;
+
+/// Edges the scatter stages at a time (both directions: 2 entries per edge).
+const STAGE: usize = 1 << 14;
 
 /// Time and CPU spent in one phase.
 #[derive(Clone, Debug)]
@@ -29,13 +46,17 @@ pub struct Phase {
     pub main_cpu: Duration,
     /// The main thread's time runnable but waiting for a CPU (others' load).
     pub main_wait: Duration,
+    /// The main thread's time waiting for its helper threads (the generator's) to finish.
+    pub joining: Duration,
+    /// The helper threads' time runnable but waiting for a CPU.
+    pub helpers_wait: Duration,
 }
 
 impl Phase {
-    /// Time the main thread was neither running nor waiting for a CPU: blocked, on page faults,
-    /// writeback throttling and fsync (or on the generator's helper threads).
+    /// Time the main thread was neither running, nor waiting for a CPU, nor waiting for its
+    /// helper threads: blocked on I/O, page faults, writeback throttling and fsync.
     pub fn blocked(&self) -> Duration {
-        self.wall.saturating_sub(self.main_cpu + self.main_wait)
+        self.wall.saturating_sub(self.main_cpu + self.main_wait + self.joining)
     }
 }
 
@@ -48,6 +69,8 @@ pub struct BuildReport {
     pub phases: Vec<Phase>,
     /// Passes over the edge list that the scatter needed.
     pub scatter_passes: usize,
+    /// Threads the build ran on (the machine's cores).
+    pub cores: usize,
     /// Bytes the process wrote to storage during the build (`/proc/self/io`).
     pub io_written: u64,
     /// Peak resident set of the build (mapped store pages included).
@@ -76,6 +99,16 @@ impl BuildReport {
     pub fn blocked(&self) -> Duration {
         self.phases.iter().map(Phase::blocked).sum()
     }
+
+    /// Total time the main thread waited for its helper threads.
+    pub fn joining(&self) -> Duration {
+        self.phases.iter().map(|p| p.joining).sum()
+    }
+
+    /// Total time the helper threads waited for a CPU.
+    pub fn helpers_wait(&self) -> Duration {
+        self.phases.iter().map(|p| p.helpers_wait).sum()
+    }
 }
 
 struct Clock {
@@ -84,11 +117,20 @@ struct Clock {
     wall: Instant,
     cpu: Duration,
     sched: (Duration, Duration),
+    /// What the phase's helper threads waited for, added up by the phase.
+    helpers: FillWait,
 }
 
 impl Clock {
     fn new() -> Self {
-        Clock { phases: Vec::new(), anon: 0, wall: Instant::now(), cpu: sys::cpu_time(), sched: sys::thread_sched() }
+        Clock {
+            phases: Vec::new(),
+            anon: 0,
+            wall: Instant::now(),
+            cpu: sys::cpu_time(),
+            sched: sys::thread_sched(),
+            helpers: FillWait::default(),
+        }
     }
 
     fn lap(&mut self, name: &'static str) {
@@ -101,15 +143,20 @@ impl Clock {
             cpu: cpu.saturating_sub(self.cpu),
             main_cpu: sched.0.saturating_sub(self.sched.0),
             main_wait: sched.1.saturating_sub(self.sched.1),
+            joining: self.helpers.joining,
+            helpers_wait: self.helpers.helpers_cpu_wait,
         };
         println!(
-            "  {:<10} {:>9.2} s wall {:>9.2} s CPU {:>9.2} s waiting for a CPU {:>9.2} s blocked",
+            "  {:<10} {:>8.2} s wall {:>8.2} s CPU; main thread {:>8.2} s waiting for a CPU, {:>8.2} s for helper threads, {:>8.2} s blocked; helpers {:>8.2} s waiting for a CPU",
             p.name,
             p.wall.as_secs_f64(),
             p.cpu.as_secs_f64(),
             p.main_wait.as_secs_f64(),
-            p.blocked().as_secs_f64()
+            p.joining.as_secs_f64(),
+            p.blocked().as_secs_f64(),
+            p.helpers_wait.as_secs_f64()
         );
+        self.helpers = FillWait::default();
         self.phases.push(p);
         self.wall = Instant::now();
         self.cpu = cpu;
@@ -134,7 +181,7 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
     let kron = Kronecker::new(scale, edge_factor, seed);
     let (n, m) = (kron.vertices() as usize, kron.edges());
     let mut edges: EmVec<[u32; 2]> = EmVec::open(dir.join("edges"))?;
-    generate(&kron, &mut edges, threads)?;
+    clock.helpers = generate(&kron, &mut edges, threads)?;
     drop(kron);
     clock.lap("generate");
 
@@ -156,11 +203,10 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
 
     let mut degrees: EmDict<u32, u32> = EmDict::open(dir.join("degrees"))?;
     let pb = bar(n as u64, "degrees");
-    for v in 0..n {
-        degrees.insert(v as u32, (offsets[v + 1] - offsets[v]) as u32)?;
-        if v % 65536 == 0 {
-            pb.set_position(v as u64);
-        }
+    for start in (0..n).step_by(ATTR_BATCH) {
+        let end = (start + ATTR_BATCH).min(n);
+        degrees.extend((start..end).map(|v| (v as u32, (offsets[v + 1] - offsets[v]) as u32)))?;
+        pb.set_position(end as u64);
     }
     pb.finish_and_clear();
     degrees.close()?;
@@ -181,44 +227,53 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
         meta,
         phases: clock.phases,
         scatter_passes: passes,
+        cores: threads,
         io_written: sys::io_bytes().1.saturating_sub(io_before),
         peak_rss: sys::peak_rss(),
         anon_rss: clock.anon,
     })
 }
 
-/// Streams all edges into `edges`, one batch at a time, and flushes.
-fn generate(kron: &Kronecker, edges: &mut EmVec<[u32; 2]>, threads: usize) -> Result<(), BoxError> {
+/// Streams all edges into `edges`, one batch at a time, and flushes. Returns what the main
+/// thread and the generator's helper threads waited for.
+fn generate(kron: &Kronecker, edges: &mut EmVec<[u32; 2]>, threads: usize) -> Result<FillWait, BoxError> {
     let m = kron.edges();
     let pb = bar(m, "generate");
     let mut buf = vec![[0u32; 2]; BATCH.min(m as usize)];
     let mut first = 0u64;
+    let mut wait = FillWait::default();
     while first < m {
         let len = (m - first).min(BATCH as u64) as usize;
-        kron.fill(first, &mut buf[..len], threads);
+        let w = kron.fill(first, &mut buf[..len], threads);
+        wait.joining += w.joining;
+        wait.helpers_cpu_wait += w.helpers_cpu_wait;
         edges.extend_from_slice(&buf[..len])?;
         first += len as u64;
         pb.set_position(first);
     }
     edges.flush()?;
     pb.finish_and_clear();
-    Ok(())
+    Ok(wait)
 }
 
 /// Degrees (self-loops left out) and the number of self-loops, from one scan of the edge list.
 fn count_degrees(edges: &EmVec<[u32; 2]>, n: usize) -> (Vec<u32>, u64) {
     let pb = bar(edges.len() as u64, "degrees");
     let mut degree = vec![0u32; n];
+    sys::advise_huge(&mut degree);
     let mut loops = 0u64;
     for chunk in edges.chunks() {
         for piece in chunk.chunks(BATCH) {
-            for &[u, v] in piece {
-                if u == v {
-                    loops += 1;
-                } else {
-                    degree[u as usize] += 1;
-                    degree[v as usize] += 1;
+            for (k, &[u, v]) in piece.iter().enumerate() {
+                if let Some(&[a, b]) = piece.get(k + AHEAD) {
+                    sys::prefetch(&degree[a as usize]);
+                    sys::prefetch(&degree[b as usize]);
                 }
+                // Branch-free: whether an edge is a self-loop is a coin the predictor can't learn.
+                let d = (u != v) as u32;
+                loops += 1 - d as u64;
+                degree[u as usize] += d;
+                degree[v as usize] += d;
             }
             pb.inc(piece.len() as u64);
         }
@@ -256,59 +311,123 @@ pub fn windows(offsets: &[u64], budget: u64) -> Vec<(usize, usize)> {
     out
 }
 
-/// Writes the neighbour lists in vertex order: for each window of vertices, one scan of the edge
-/// list places both directions of every edge with an endpoint in the window into a RAM buffer,
-/// which is then appended to `targets` in one sequential write. `fill` is overwritten. Returns
-/// the number of passes.
+/// Writes the neighbour lists in vertex order, window by window: one scan of the edge list per
+/// window of vertices, then one sequential append of the window's lists to `targets`. `cursor`
+/// (one entry per vertex) is overwritten. Returns the number of passes.
+///
+/// Placing each entry straight at its final slot in a window of gigabytes would miss the caches
+/// on nearly every entry (the slot and the vertex's cursor are both random). So the scan only
+/// partitions: each entry in the window goes, as (vertex, neighbour), to the region of its
+/// *bucket* (a range of `2^shift` consecutive vertices; a region is exactly as long as its
+/// vertices' lists, known from `offsets`), a few thousand sequential write streams. Then each
+/// bucket, small enough for the cache, is placed into its final order and appended. Entries keep
+/// the order of the edge list within a vertex's list, as a direct placement would give.
 fn scatter(
     edges: &EmVec<[u32; 2]>,
     offsets: &[u64],
-    fill: &mut [u32],
+    cursor: &mut [u32],
     targets: &mut EmVec<u32>,
     budget_bytes: u64,
     anon: &mut u64,
 ) -> Result<usize, BoxError> {
-    let wins = windows(offsets, budget_bytes / 4);
+    let wins = windows(offsets, budget_bytes / 8);
     let largest = wins.iter().map(|&(lo, hi)| offsets[hi] - offsets[lo]).max().unwrap_or(0);
-    let mut buf = vec![0u32; largest as usize];
-    fill.fill(0);
+    let mut pairs = vec![[0u32; 2]; largest as usize];
+    sys::advise_huge(&mut pairs);
+    let mut stage = vec![[0u32; 2]; 2 * STAGE + 1];
+    let mut placed = Vec::new();
     let pb = bar(edges.len() as u64 * wins.len() as u64, "scatter");
     for &(lo, hi) in &wins {
         let base = offsets[lo];
-        let len = (offsets[hi] - base) as usize;
-        let (lo32, hi32) = (lo as u32, hi as u32);
-        let mut place = |x: u32, y: u32| {
-            let slot = offsets[x as usize] - base + fill[x as usize] as u64;
-            buf[slot as usize] = y;
-            fill[x as usize] += 1;
-        };
+        let shift = bucket_shift(hi - lo);
+        let starts: Vec<u64> = (lo..hi).step_by(1 << shift).chain([hi]).map(|v| offsets[v] - base).collect();
+        let mut fill: Vec<u64> = starts[..starts.len() - 1].to_vec();
+        let (lo32, span) = (lo as u32, (hi - lo) as u32);
         for chunk in edges.chunks() {
-            for piece in chunk.chunks(BATCH) {
+            for piece in chunk.chunks(STAGE) {
+                let mut k = 0;
                 for &[u, v] in piece {
-                    if u == v {
-                        continue;
-                    }
-                    if (lo32..hi32).contains(&u) {
-                        place(u, v);
-                    }
-                    if (lo32..hi32).contains(&v) {
-                        place(v, u);
-                    }
+                    let real = u != v;
+                    stage[k] = [u, v];
+                    k += (real && u.wrapping_sub(lo32) < span) as usize;
+                    stage[k] = [v, u];
+                    k += (real && v.wrapping_sub(lo32) < span) as usize;
+                }
+                for &[x, y] in &stage[..k] {
+                    let f = &mut fill[((x - lo32) >> shift) as usize];
+                    pairs[*f as usize] = [x, y];
+                    *f += 1;
                 }
                 pb.inc(piece.len() as u64);
             }
         }
         *anon = (*anon).max(sys::rss_anon());
-        targets.extend_from_slice(&buf[..len])?;
+        for (b, w) in starts.windows(2).enumerate() {
+            let first = lo + (b << shift);
+            let last = (first + (1 << shift)).min(hi);
+            // Appended in runs of at least APPEND entries: `placed` holds the buckets so far.
+            let at = placed.len() as u64;
+            let bucket_base = offsets[first];
+            for (c, &o) in cursor[first..last].iter_mut().zip(&offsets[first..last]) {
+                *c = (o - bucket_base + at) as u32;
+            }
+            placed.resize(placed.len() + (w[1] - w[0]) as usize, 0u32);
+            for &[x, y] in &pairs[w[0] as usize..w[1] as usize] {
+                let slot = &mut cursor[x as usize];
+                placed[*slot as usize] = y;
+                *slot += 1;
+            }
+            if placed.len() >= APPEND {
+                targets.extend_from_slice(&placed)?;
+                placed.clear();
+            }
+        }
+        targets.extend_from_slice(&placed)?;
+        placed.clear();
     }
     targets.flush()?;
     pb.finish_and_clear();
     Ok(wins.len())
 }
 
+/// log2 of the vertices per scatter bucket for a window of `span` vertices: about 4096 buckets,
+/// so that the scan's write streams stay in the cache and each bucket's lists fit in it.
+fn bucket_shift(span: usize) -> u32 {
+    (usize::BITS - span.leading_zeros()).saturating_sub(12)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csr::Graph;
+    use crate::csr::tests::csr_of;
+
+    #[test]
+    fn scatter_writes_the_lists_in_edge_order_for_any_window() {
+        let dir = std::env::temp_dir().join(format!("graph500-scatter-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let kron = Kronecker::new(10, 16, 4);
+        let mut list = vec![[0u32; 2]; kron.edges() as usize];
+        kron.fill(0, &mut list, 2);
+        list.extend([[3, 3], [7, 3], [3, 7]]);
+        let want = csr_of(kron.vertices() as usize, &list);
+        let mut edges: EmVec<[u32; 2]> = EmVec::open(dir.join("edges")).unwrap();
+        edges.extend_from_slice(&list).unwrap();
+        let (mut degree, loops) = count_degrees(&edges, want.vertices());
+        assert_eq!(loops as usize, list.iter().filter(|e| e[0] == e[1]).count());
+        let offsets = prefix_sums(&degree);
+        assert_eq!(offsets, want.offsets);
+        for (k, budget) in [1u64 << 30, 8 * 1000, 8 * 37, 8].into_iter().enumerate() {
+            let mut targets: EmVec<u32> = EmVec::open(dir.join(format!("targets{k}"))).unwrap();
+            let mut anon = 0;
+            let passes = scatter(&edges, &offsets, &mut degree, &mut targets, budget, &mut anon).unwrap();
+            assert_eq!(passes, windows(&offsets, budget / 8).len());
+            let got: Vec<u32> = targets.chunks().flatten().copied().collect();
+            assert!(got == want.targets, "budget {budget}");
+        }
+        drop(edges);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn windows_cover_every_vertex_once_within_budget() {

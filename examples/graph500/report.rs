@@ -108,6 +108,7 @@ pub struct Run {
 }
 
 const MIB: f64 = 1048576.0;
+const GIB: f64 = 1073741824.0;
 
 fn si(x: f64) -> String {
     let (v, u) = if x >= 1e9 {
@@ -188,14 +189,28 @@ impl Run {
             let bw = self.disk_write_bw.map_or("not measured".into(), |b| format!("{:.0} MiB/s", b / MIB));
             let _ = writeln!(
                 s,
-                "           store written at {:.0} MiB/s; disk write bandwidth (dd+fsync) {bw}: {verdict}",
-                rate / MIB
+                "           store written at {:.0} MiB/s; {:.2} s of CPU per GiB of store against a disk that takes {bw} (dd+fsync){}",
+                rate / MIB,
+                self.cpu_s_per_gib(),
+                self.disk_s_per_gib().map_or(String::new(), |d| format!(", {d:.2} s per GiB"))
             );
+            if let Some((cpu_need, disk_need)) = self.build_needs() {
+                let _ = writeln!(
+                    s,
+                    "           on {} cores the build needs {cpu_need:.1} s of CPU and {disk_need:.1} s of disk ({:.0} MiB written): {verdict}",
+                    b.cores,
+                    self.disk_bytes_written() as f64 / MIB
+                );
+            } else {
+                let _ = writeln!(s, "           {verdict}");
+            }
             let _ = writeln!(
                 s,
-                "           main thread: {:.2} s waiting for a CPU (shared machine), {:.2} s blocked (I/O, faults, fsync)",
+                "           main thread: {:.2} s waiting for a CPU (shared machine), {:.2} s for its helper threads, {:.2} s blocked (I/O, faults, fsync); helper threads {:.2} s waiting for a CPU",
                 b.main_wait().as_secs_f64(),
-                b.blocked().as_secs_f64()
+                b.joining().as_secs_f64(),
+                b.blocked().as_secs_f64(),
+                b.helpers_wait().as_secs_f64()
             );
             let phases: Vec<String> = b
                 .phases
@@ -292,25 +307,51 @@ impl Run {
         s
     }
 
-    /// Whether the build was bounded by the CPU or by the disk, with the evidence.
+    /// CPU seconds (all threads) per GiB of store built. Mostly independent of the machine's
+    /// load: what the build costs, not how long it happened to take.
+    pub fn cpu_s_per_gib(&self) -> f64 {
+        let cpu = self.build.as_ref().map_or(0.0, |b| b.cpu().as_secs_f64());
+        cpu / (self.disk_total().max(1) as f64 / GIB)
+    }
+
+    /// Seconds the disk needs per GiB, from the dd-like probe.
+    pub fn disk_s_per_gib(&self) -> Option<f64> {
+        self.disk_write_bw.map(|bw| GIB / bw)
+    }
+
+    /// Bytes the disk had to take: the store, or what the process wrote if that was more
+    /// (pages written back and dirtied again are written twice).
+    fn disk_bytes_written(&self) -> u64 {
+        self.disk_total().max(self.build.as_ref().map_or(0, |b| b.io_written))
+    }
+
+    /// Seconds of CPU the build needs on this machine's cores if it has them to itself (its CPU
+    /// time over the cores), and seconds of the disk it needs at the probe's bandwidth.
+    pub fn build_needs(&self) -> Option<(f64, f64)> {
+        let b = self.build.as_ref()?;
+        let bw = self.disk_write_bw?;
+        Some((b.cpu().as_secs_f64() / b.cores.max(1) as f64, self.disk_bytes_written() as f64 / bw))
+    }
+
+    /// Whether the build is bounded by the CPU or by the disk: the CPU work spread over the
+    /// cores against the bytes at the disk's bandwidth. The run's own wall time is not the
+    /// measure, since on a shared machine it mostly shows the others' load; that load is named
+    /// when the build's threads waited for a CPU a quarter of the CPU time or more.
     pub fn build_bound(&self) -> Option<&'static str> {
         let b = self.build.as_ref()?;
         if b.wall() < Duration::from_secs(1) {
             return Some("too short to tell what bounds it");
         }
-        let wall = b.wall().as_secs_f64();
-        let cpu_share = b.cpu().as_secs_f64() / wall;
-        let wait_share = b.main_wait().as_secs_f64() / wall;
-        let blocked_share = b.blocked().as_secs_f64() / wall;
-        let io_share = self.disk_write_bw.map_or(0.0, |bw| self.disk_total() as f64 / bw / wall);
-        Some(if io_share > 0.7 || blocked_share > 0.5 {
+        let Some((cpu_need, disk_need)) = self.build_needs() else {
+            return Some("disk not probed");
+        };
+        let waited = (b.main_wait() + b.helpers_wait()).as_secs_f64();
+        Some(if disk_need >= cpu_need {
             "bounded by the disk"
-        } else if cpu_share + wait_share > 0.7 && wait_share > 0.25 {
-            "bounded by the CPU, shared with other processes"
-        } else if cpu_share > 0.7 {
-            "bounded by the CPU"
+        } else if waited > 0.25 * b.cpu().as_secs_f64() {
+            "bounded by the CPU (here shared with other processes)"
         } else {
-            "neither the CPU nor the disk saturated"
+            "bounded by the CPU"
         })
     }
 
@@ -343,6 +384,15 @@ impl Run {
             bo.n("cpu_s", b.cpu().as_secs_f64());
             bo.n("main_thread_cpu_wait_s", b.main_wait().as_secs_f64());
             bo.n("main_thread_blocked_s", b.blocked().as_secs_f64());
+            bo.n("main_thread_joining_s", b.joining().as_secs_f64());
+            bo.n("helpers_cpu_wait_s", b.helpers_wait().as_secs_f64());
+            bo.n("cores", b.cores as f64);
+            bo.s("build_method", crate::build::METHOD);
+            bo.n("cpu_s_per_gib", self.cpu_s_per_gib());
+            if let Some((cpu_need, disk_need)) = self.build_needs() {
+                bo.n("cpu_need_s", cpu_need);
+                bo.n("disk_need_s", disk_need);
+            }
             bo.n("edges_per_s", m.edges as f64 / b.wall().as_secs_f64());
             bo.n("store_write_bytes_per_s", self.disk_total() as f64 / b.wall().as_secs_f64());
             bo.n("io_written_bytes", b.io_written as f64);
@@ -367,6 +417,11 @@ impl Run {
                 );
             }
             bo.raw("phases_wall_cpu_cpuwait_blocked_s", ph.finish());
+            let mut ph = Obj::default();
+            for p in &b.phases {
+                ph.raw(p.name, format!("[{}, {}]", p.joining.as_secs_f64(), p.helpers_wait.as_secs_f64()));
+            }
+            bo.raw("phases_joining_helperscpuwait_s", ph.finish());
             o.raw("build", bo.finish());
         }
         o.n("reopen_s", self.reopen.as_secs_f64());

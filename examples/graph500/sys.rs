@@ -1,6 +1,7 @@
 //! What the example asks of the operating system: resident-memory and CPU-time readings, bytes on
 //! disk, dropping a store's pages from the page cache, and a dd-like probe of the disk's write
-//! bandwidth. The example's only `unsafe` code (two libc calls) is here.
+//! bandwidth, huge pages for the build's big arrays. The example's `unsafe` libc calls are here
+//! (the only other `unsafe` is the AVX-512 dispatch of the Kronecker generator).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -38,6 +39,39 @@ pub fn rss_file() -> u64 {
 /// peak of one phase can be read. Returns whether the kernel took it.
 pub fn reset_peak_rss() -> bool {
     fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Asks the kernel to back `v` with transparent huge pages (`madvise(MADV_HUGEPAGE)`, for a
+/// `madvise`-mode THP setting): the build's per-vertex arrays and its scatter window are read and
+/// written at random, and with 4 KiB pages nearly every access also misses the TLB. Call it
+/// before the first write to `v` (a fresh `vec![0; n]` is untouched). Best effort: a kernel that
+/// declines leaves the memory as it was.
+pub fn advise_huge<T>(v: &mut [T]) {
+    const HUGE: usize = 2 << 20;
+    let start = v.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(v);
+    let first = start.next_multiple_of(4096);
+    if end < first + HUGE {
+        return;
+    }
+    // SAFETY: madvise(MADV_HUGEPAGE) changes how the kernel backs the pages of the range, never
+    // their contents or their mapping; the page-aligned range first..end lies inside `v`'s
+    // allocation, which the `&mut` borrow keeps alive for the call.
+    let _ = unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
+}
+
+/// Hints the CPU to bring `x`'s cache line in (a no-op off x86_64): random accesses whose
+/// addresses are known a few iterations ahead overlap their cache misses this way.
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a prefetch never faults,
+    // and the address is that of a live reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// User and system CPU time of the whole process so far (all threads).

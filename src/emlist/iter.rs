@@ -8,7 +8,7 @@ use bytemuck::Pod;
 use serde::de::DeserializeOwned;
 
 use super::list::{Cursor, EmList};
-use super::vec::{EmVec, cast};
+use super::vec::EmVec;
 use crate::error::Result;
 
 /// Zero-copy slices of an [`EmVec`], in order, covering a range of elements
@@ -85,18 +85,10 @@ impl<'a, T: Pod> Iterator for Chunks<'a, T> {
         if self.range.is_empty() {
             return None;
         }
-        let (region, store, zst) = self.vec.parts();
-        let slice: &[T] = if size_of::<T>() == 0 {
-            &zst[self.range.clone()]
-        } else {
-            // The region's references were validated at open: a read cannot fail.
-            match region.run(store, self.range.start as u64) {
-                Ok(run) => cast(run),
-                Err(_) => {
-                    self.range.start = self.range.end;
-                    return None;
-                }
-            }
+        // The region's references were validated at open: a read cannot fail.
+        let Ok(slice) = self.vec.run_from(self.range.start) else {
+            self.range.start = self.range.end;
+            return None;
         };
         let take = slice.len().min(self.range.len());
         self.range.start += take;
@@ -113,17 +105,9 @@ impl<'a, T: Pod> DoubleEndedIterator for Chunks<'a, T> {
         if self.range.is_empty() {
             return None;
         }
-        let (region, store, zst) = self.vec.parts();
-        let slice: &[T] = if size_of::<T>() == 0 {
-            &zst[self.range.clone()]
-        } else {
-            match region.run_back(store, self.range.end as u64) {
-                Ok(run) => cast(run),
-                Err(_) => {
-                    self.range.end = self.range.start;
-                    return None;
-                }
-            }
+        let Ok(slice) = self.vec.run_to(self.range.end) else {
+            self.range.end = self.range.start;
+            return None;
         };
         let take = slice.len().min(self.range.len());
         self.range.end -= take;

@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::encode;
 use super::iter::Iter;
 use super::region::Region;
 use super::seq::{Extra, Seq};
@@ -99,29 +100,6 @@ struct Guard<'a> {
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         self.v.truncate(self.len);
-    }
-}
-
-/// A postcard output appending to a `Vec`.
-struct Extend<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Extend<'_> {
-    type Output = ();
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
     }
 }
 
@@ -410,7 +388,10 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn encode(&mut self, value: &T) -> Result<Vec<u8>> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        postcard::to_extend(value, buf).map_err(|source| Error::Encode { what: "element", source })
+        match encode::append(value, &mut buf) {
+            Ok(()) => Ok(buf),
+            Err(source) => Err(Error::Encode { what: "element", source }),
+        }
     }
 
     /// Appends an element.
@@ -436,23 +417,39 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// ```
     #[inline]
     pub fn push(&mut self, value: T) -> Result<()> {
+        self.start_append()?;
+        self.append_one(&value)
+    }
+
+    /// Checks that the list may be written and makes its last group end the
+    /// data, so that [`append_one`](Self::append_one) may continue it. On
+    /// error nothing visible changed.
+    #[inline]
+    fn start_append(&mut self) -> Result<()> {
         self.seq.store.writable()?;
-        let i = self.codes.len();
-        let new_group = i.is_multiple_of(GROUP);
-        if !new_group && self.tail_off.saturating_add(self.tail_bytes) != self.data.len() {
+        let continues = !self.codes.len().is_multiple_of(GROUP);
+        if continues && self.tail_off.saturating_add(self.tail_bytes) != self.data.len() {
             self.move_tail_to_end()?;
         }
-        let store = &mut self.seq.store;
-        self.data.room(store)?;
-        self.codes.room(store)?;
-        self.groups.room(store)?;
+        Ok(())
+    }
+
+    /// Appends an element after [`start_append`](Self::start_append) (or a
+    /// previous `append_one`: appending keeps the last group at the end of the
+    /// data). The element is encoded straight into the data's buffer. On error
+    /// (or a panic in `Serialize`) the list is unchanged.
+    #[inline(always)]
+    fn append_one(&mut self, value: &T) -> Result<()> {
+        if self.data.is_full() || self.codes.is_full() || self.groups.is_full() {
+            self.spill_full()?;
+        }
+        let i = self.codes.len();
         let d0 = self.data.len();
-        // Encode straight into the data's buffer; a failing or panicking
-        // `Serialize` leaves it as it was.
         let pend = self.data.pend_mut();
         let start = pend.len();
+        // A failing or panicking `Serialize` leaves the buffer as it was.
         let mut guard = Guard { v: pend, len: start };
-        if let Err(source) = postcard::serialize_with_flavor(&value, Extend(guard.v)) {
+        if let Err(source) = encode::append(value, guard.v) {
             return Err(Error::Encode { what: "element", source });
         }
         let n = guard.v.len() - start;
@@ -463,8 +460,9 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
             LONG
         };
         guard.len = guard.v.len();
+        drop(guard);
         self.codes.pend_mut().push(code);
-        if new_group {
+        if i.is_multiple_of(GROUP) {
             self.groups.pend_mut().extend_from_slice(&d0.to_le_bytes());
             (self.tail_off, self.tail_bytes) = (d0, 0);
         }
@@ -473,6 +471,16 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         self.live_bytes += stored;
         self.seq.changed = true;
         Ok(())
+    }
+
+    /// Moves the full append buffers into the store. On error nothing changed.
+    #[cold]
+    #[inline(never)]
+    fn spill_full(&mut self) -> Result<()> {
+        let store = &mut self.seq.store;
+        self.data.room(store)?;
+        self.codes.room(store)?;
+        self.groups.room(store)
     }
 
     /// Appends an encoding. On error the list is unchanged.
@@ -552,8 +560,15 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) -> Result<()> {
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else {
+            return Ok(());
+        };
+        // The checks of `push`, once: appending keeps the list appendable.
+        self.start_append()?;
+        self.append_one(&first)?;
         for item in items {
-            self.push(item)?;
+            self.append_one(&item)?;
         }
         Ok(())
     }

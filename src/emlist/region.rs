@@ -355,6 +355,14 @@ impl Region {
         }
     }
 
+    /// Advises the kernel that every chunk (its whole capacity, so also units
+    /// appended later) has no particular read pattern (`MADV_NORMAL`).
+    pub(crate) fn advise_normal(&self, store: &Store) {
+        for ch in &self.chunks {
+            store.advise_range(ch.addr, ch.cap * self.unit, false);
+        }
+    }
+
     /// Overwrites units from `i` (`i + n <= len`) with `bytes`. On error nothing changed.
     pub(crate) fn write(&mut self, store: &mut Store, i: u64, bytes: &[u8]) -> Result<()> {
         let n = bytes.len() as u64 / self.unit.max(1);

@@ -101,6 +101,12 @@ impl Buffered {
         if self.pend.len() >= SPILL { self.spill(store) } else { Ok(()) }
     }
 
+    /// Whether the buffer is full: [`room`](Self::room) would move it into the store.
+    #[inline(always)]
+    pub(crate) fn is_full(&self) -> bool {
+        self.pend.len() >= SPILL
+    }
+
     /// Holds appends in the buffer (`true`), or lets [`append`](Self::append)
     /// spill a full buffer again (`false`).
     pub(crate) fn hold(&mut self, on: bool) {

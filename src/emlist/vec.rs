@@ -19,6 +19,9 @@ use crate::options::OpenOptions;
 const MAGIC: [u8; 8] = *b"EMDS-VEC";
 /// Elements per batch when extending from an iterator or filling.
 const BATCH_BYTES: usize = 1 << 20;
+/// Bytes of elements that `push` collects in memory before it moves them
+/// into the store in one append (through the file: no page fault per page).
+const PEND_BYTES: usize = 256 << 10;
 
 /// A persistent vector of plain-old-data elements (`T: bytemuck::Pod`:
 /// integers, floats, arrays and `#[repr(C)]` structs of them), stored in a
@@ -55,6 +58,10 @@ pub struct EmVec<T: Pod> {
     data: Region,
     /// For zero-sized `T`: `len` elements, which take no memory.
     zst: Vec<T>,
+    /// Elements pushed one by one and not yet in the store (never for a
+    /// zero-sized `T`): the vector's last `pend.len()` elements. Reads see
+    /// them; every other change moves them into the store first.
+    pend: Vec<T>,
     closed: bool,
     _t: PhantomData<T>,
 }
@@ -183,7 +190,7 @@ impl<T: Pod> EmVec<T> {
         // A vector of zero-sized elements takes no memory: made in O(1)
         // (`vec![x; n]` would clone `n` times), its length bounded by the table.
         let zst = if size == 0 { bytemuck::zeroed_vec(data.len() as usize) } else { Vec::new() };
-        Ok(EmVec { seq, data, zst, closed: false, _t: PhantomData })
+        Ok(EmVec { seq, data, zst, pend: Vec::new(), closed: false, _t: PhantomData })
     }
 
     /// The number of elements.
@@ -202,7 +209,7 @@ impl<T: Pod> EmVec<T> {
     /// ```
     #[inline]
     pub fn len(&self) -> usize {
-        self.data.len() as usize
+        self.data.len() as usize + self.pend.len()
     }
 
     /// Whether the vector has no elements.
@@ -229,7 +236,9 @@ impl<T: Pod> EmVec<T> {
         Ok(())
     }
 
-    /// Appends an element.
+    /// Appends an element. Elements pushed one by one are collected in memory
+    /// (up to 256 KiB) and reach the store in one write; reads see them at
+    /// once, and [`flush`](Self::flush) or any other change writes them first.
     ///
     /// # Errors
     ///
@@ -251,10 +260,28 @@ impl<T: Pod> EmVec<T> {
     #[inline]
     pub fn push(&mut self, value: T) -> Result<()> {
         self.write_access()?;
-        self.data.append(&mut self.seq.store, bytemuck::bytes_of(&value), 1)?;
         if size_of::<T>() == 0 {
+            self.data.append(&mut self.seq.store, &[], 1)?;
             self.zst.push(value);
+            return Ok(());
         }
+        if self.pend.len() >= (PEND_BYTES / size_of::<T>()).max(1) {
+            self.spill()?;
+        }
+        self.pend.push(value);
+        Ok(())
+    }
+
+    /// Moves the elements pushed one by one into the store, in one append. On
+    /// error nothing changed.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self) -> Result<()> {
+        if self.pend.is_empty() {
+            return Ok(());
+        }
+        self.data.append(&mut self.seq.store, bytemuck::cast_slice(&self.pend), self.pend.len() as u64)?;
+        self.pend.clear();
         Ok(())
     }
 
@@ -278,6 +305,7 @@ impl<T: Pod> EmVec<T> {
     /// ```
     pub fn extend_from_slice(&mut self, values: &[T]) -> Result<()> {
         self.write_access()?;
+        self.spill()?;
         self.data.append(&mut self.seq.store, bytemuck::cast_slice(values), values.len() as u64)?;
         if size_of::<T>() == 0 {
             self.zst.extend_from_slice(values);
@@ -381,6 +409,10 @@ impl<T: Pod> EmVec<T> {
         if size_of::<T>() == 0 {
             return Ok(Some(T::zeroed()));
         }
+        let held = self.data.len() as usize;
+        if index >= held {
+            return Ok(Some(self.pend[index - held]));
+        }
         let bytes = self.data.unit_at(&self.seq.store, index as u64)?;
         Ok(Some(bytemuck::pod_read_unaligned(bytes)))
     }
@@ -462,10 +494,19 @@ impl<T: Pod> EmVec<T> {
         if size_of::<T>() == 0 {
             return Ok(Some(Cow::Borrowed(&self.zst[r])));
         }
-        Ok(Some(match self.data.bytes(&self.seq.store, r.start as u64, r.len() as u64)? {
+        let held = self.data.len() as usize;
+        if r.start >= held {
+            return Ok(Some(Cow::Borrowed(&self.pend[r.start - held..r.end - held])));
+        }
+        let stored = r.start..r.end.min(held);
+        let mut out = match self.data.bytes(&self.seq.store, stored.start as u64, stored.len() as u64)? {
             Cow::Borrowed(b) => Cow::Borrowed(cast(b)),
             Cow::Owned(v) => Cow::Owned(v.chunks_exact(size_of::<T>()).map(bytemuck::pod_read_unaligned).collect()),
-        }))
+        };
+        if r.end > held {
+            out.to_mut().extend_from_slice(&self.pend[..r.end - held]);
+        }
+        Ok(Some(out))
     }
 
     /// All elements as one slice of the mapping, if they lie in one contiguous
@@ -488,10 +529,10 @@ impl<T: Pod> EmVec<T> {
         if size_of::<T>() == 0 {
             return Some(&self.zst);
         }
-        if self.is_empty() {
-            return Some(&[]);
+        if self.data.len() == 0 {
+            return Some(&self.pend);
         }
-        if !self.data.is_contiguous() {
+        if !self.pend.is_empty() || !self.data.is_contiguous() {
             return None;
         }
         self.data.run(&self.seq.store, 0).ok().map(cast)
@@ -603,6 +644,56 @@ impl<T: Pod> EmVec<T> {
         self.chunks_range(range).map(VecIter::new)
     }
 
+    /// Advises the kernel that the vector will be read at random
+    /// (`MADV_RANDOM` on its whole store): no read-ahead, so a cold random
+    /// [`get`](Self::get) or short [`get_range`](Self::get_range) reads only
+    /// the pages it needs. A hint with no effect on results; it stays until
+    /// [`advise_normal`](Self::advise_normal) or the vector is closed. Scans
+    /// with [`chunks`](Self::chunks) or [`iter`](Self::iter) still advise
+    /// read-ahead over their range while they run, and `MADV_NORMAL` when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-emvec-random-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut degrees = emds::EmVec::<u32>::open(&dir)?;
+    /// degrees.extend(0..1_000_000)?;
+    /// degrees.advise_random(); // point lookups from here on
+    /// assert_eq!(degrees.get(765_432)?, Some(765_432));
+    /// degrees.advise_normal(); // back to the kernel's default read-ahead
+    /// # drop(degrees);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn advise_random(&self) {
+        self.seq.store.advise_sequential(false);
+    }
+
+    /// Takes back any read-pattern advice on the vector's elements
+    /// (`MADV_NORMAL` on every chunk): undoes [`advise_random`](Self::advise_random),
+    /// and the `MADV_SEQUENTIAL` of a [`chunks`](Self::chunks) or
+    /// [`iter`](Self::iter) scan whose iterator was leaked rather than dropped
+    /// (dropping it already does this for its range). A hint with no effect on results.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-emvec-normal-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut v = emds::EmVec::<u64>::open(&dir)?;
+    /// v.extend(0..1_000_000)?;
+    /// std::mem::forget(v.chunks()); // a scan that never ends: its read-ahead advice stays
+    /// v.advise_normal(); // taken back
+    /// assert_eq!(v.get(3)?, Some(3));
+    /// # drop(v);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn advise_normal(&self) {
+        self.data.advise_normal(&self.seq.store);
+    }
+
     /// Replaces the element at `index`.
     ///
     /// # Errors
@@ -630,6 +721,7 @@ impl<T: Pod> EmVec<T> {
             return Err(out_of_bounds(index, self.len()));
         }
         self.write_access()?;
+        self.spill()?;
         self.data.write(&mut self.seq.store, index as u64, bytemuck::bytes_of(&value))
     }
 
@@ -686,6 +778,7 @@ impl<T: Pod> EmVec<T> {
             return self.seq.store.writable();
         }
         self.write_access()?;
+        self.spill()?;
         self.zst.truncate(len);
         self.data.truncate(&mut self.seq.store, len as u64)
     }
@@ -776,6 +869,7 @@ impl<T: Pod> EmVec<T> {
             return self.push(value);
         }
         self.write_access()?;
+        self.spill()?;
         let mut moved = Vec::with_capacity(len - index + 1);
         moved.push(value);
         moved.extend_from_slice(&self.get_range(index..)?.expect("index < len"));
@@ -819,6 +913,7 @@ impl<T: Pod> EmVec<T> {
             return Err(out_of_bounds(index, len));
         };
         self.write_access()?;
+        self.spill()?;
         let moved = self.get_range(index + 1..)?.expect("index < len").into_owned();
         self.data.write(&mut self.seq.store, index as u64, bytemuck::cast_slice(&moved))?;
         self.truncate(len - 1)?;
@@ -847,6 +942,9 @@ impl<T: Pod> EmVec<T> {
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn flush(&mut self) -> Result<()> {
+        if !self.seq.store.is_read_only() {
+            self.spill()?;
+        }
         let extra = Extra { len: self.data.len(), words: [0, 0] };
         self.seq.commit(&mut [&mut self.data], extra)
     }
@@ -913,8 +1011,30 @@ impl<T: Pod> EmVec<T> {
     }
 
     /// The region and the store, for the iterators.
-    pub(crate) fn parts(&self) -> (&Region, &crate::alloc::Store, &[T]) {
-        (&self.data, &self.seq.store, &self.zst)
+    /// The elements from `i < len` to the end of their contiguous run: in the
+    /// mapping, in the in-memory append buffer, or (zero-sized `T`) in memory.
+    pub(crate) fn run_from(&self, i: usize) -> Result<&[T]> {
+        let held = self.data.len() as usize;
+        if size_of::<T>() == 0 {
+            Ok(&self.zst[i..])
+        } else if i >= held {
+            Ok(&self.pend[i - held..])
+        } else {
+            self.data.run(&self.seq.store, i as u64).map(cast)
+        }
+    }
+
+    /// The elements from the start of the contiguous run holding element
+    /// `end - 1` up to `end` (`0 < end <= len`): [`run_from`](Self::run_from) from the back.
+    pub(crate) fn run_to(&self, end: usize) -> Result<&[T]> {
+        let held = self.data.len() as usize;
+        if size_of::<T>() == 0 {
+            Ok(&self.zst[..end])
+        } else if end > held {
+            Ok(&self.pend[..end - held])
+        } else {
+            self.data.run_back(&self.seq.store, end as u64).map(cast)
+        }
     }
 }
 
@@ -956,5 +1076,74 @@ impl<'a, T: Pod> IntoIterator for &'a EmVec<T> {
 
     fn into_iter(self) -> VecIter<'a, T> {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod append_buffer_tests {
+    use super::*;
+
+    /// Elements pushed one by one wait in memory before reaching the store:
+    /// every read sees them, across the boundary with the stored ones, and
+    /// every other change, a flush and a reopen find them in order.
+    #[test]
+    fn pushed_elements_are_read_through_the_buffer_and_reach_the_store() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-vec-pend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut v = EmVec::<[u32; 3]>::open(&dir).unwrap();
+        let mut model = Vec::new();
+        let per = PEND_BYTES / size_of::<[u32; 3]>();
+        for i in 0..(2 * per + 77) as u32 {
+            v.push([i, !i, i * 3]).unwrap();
+            model.push([i, !i, i * 3]);
+        }
+        assert!(!v.pend.is_empty() && v.data.len() > 0, "some elements stored, some buffered");
+        let held = v.data.len() as usize;
+        assert_eq!(v.len(), model.len());
+        assert_eq!(v.get(held - 1).unwrap(), Some(model[held - 1]));
+        assert_eq!(v.get(held).unwrap(), Some(model[held]));
+        assert_eq!(v.last().unwrap(), model.last().copied());
+        assert_eq!(v.get(model.len()).unwrap(), None);
+        assert_eq!(&*v.get_range(held - 5..held + 5).unwrap().unwrap(), &model[held - 5..held + 5]);
+        assert_eq!(&*v.get_range(held + 1..held + 3).unwrap().unwrap(), &model[held + 1..held + 3]);
+        assert_eq!(v.as_slice(), None, "stored and buffered elements are not one slice");
+        assert_eq!(v.to_vec().unwrap(), model);
+        assert!(v.iter().rev().eq(model.iter().rev().copied()));
+        let back: Vec<[u32; 3]> = v.chunks().rev().flat_map(|c| c.iter().rev().copied()).collect();
+        assert!(back.into_iter().eq(model.iter().rev().copied()));
+        // A change other than a push moves the buffer into the store first.
+        v.set(held + 2, [9, 9, 9]).unwrap();
+        model[held + 2] = [9, 9, 9];
+        assert!(v.pend.is_empty());
+        v.push([1, 2, 3]).unwrap();
+        model.push([1, 2, 3]);
+        assert_eq!(v.pop().unwrap(), model.pop());
+        v.push([4, 5, 6]).unwrap();
+        model.push([4, 5, 6]);
+        v.insert(3, [7, 7, 7]).unwrap();
+        model.insert(3, [7, 7, 7]);
+        v.push([8, 8, 8]).unwrap();
+        model.push([8, 8, 8]);
+        v.close().unwrap();
+        let v = EmVec::<[u32; 3]>::open_read_only(&dir).unwrap();
+        assert_eq!(v.to_vec().unwrap(), model);
+        v.check().unwrap();
+        drop(v);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Pushes into an empty vector stay one slice until the first spill.
+    #[test]
+    fn a_vector_of_buffered_pushes_is_one_slice() {
+        let dir = std::env::temp_dir().join(format!("emds-unit-vec-pend-slice-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut v = EmVec::<u64>::open(&dir).unwrap();
+        v.push(1).unwrap();
+        v.push(2).unwrap();
+        assert_eq!(v.as_slice(), Some(&[1u64, 2][..]));
+        v.flush().unwrap();
+        assert_eq!(v.as_slice(), Some(&[1u64, 2][..]));
+        drop(v);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

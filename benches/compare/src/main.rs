@@ -5,11 +5,14 @@
 //! cargo run --release -- dict --n 10000000
 //! cargo run --release -- dict --workload bytes64 --n 2000000 --json bytes64.json
 //! cargo run --release -- list --n 10000000
+//! cargo run --release -- list --n 100000000 --engines emlist --load-only
+//! cargo run --release -- floor --n 100000000
 //! ```
 
 mod data;
 mod dict;
 mod engines;
+mod floor;
 mod list;
 mod report;
 mod sys;
@@ -24,7 +27,10 @@ use sys::Machine;
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const USAGE: &str = "\
-usage: emds-compare <dict|list> [options]
+usage: emds-compare <dict|list|floor> [options]
+
+  floor: the disk and encoding floors of the list workload (write + fsync of
+  its bytes, postcard encoding of its elements), for comparison with list
 
   --workload u64|bytes64   dict only: u64 -> u64 (default) or 64-byte keys -> 64-byte values
   --n N                    entries (default 10000000; 2000000 for bytes64)
@@ -36,6 +42,7 @@ usage: emds-compare <dict|list> [options]
   --dir DIR                where the engines' directories go (default: a new one under the temp dir)
   --json FILE              also write the results as JSON
   --keep                   keep the engines' directories
+  --load-only              list only: time the append + durable flush phase alone
 ";
 
 /// What to run, from the command line.
@@ -51,6 +58,7 @@ pub struct Config {
     pub dir: PathBuf,
     pub json: Option<PathBuf>,
     pub keep: bool,
+    pub load_only: bool,
 }
 
 fn main() {
@@ -108,6 +116,7 @@ fn run_workload(cfg: &Config) -> Res<(Vec<Section>, &'static [&'static str])> {
             Ok((vec![section], &["LMDB", "HashMap"]))
         }
         ("list", _) => Ok((vec![list::run_pairs(cfg)?, list::run_edges(cfg)?], &["LMDB", "Vec"])),
+        ("floor", _) => Ok((vec![floor::run(cfg)?], &[])),
         (command, workload) => Err(format!("unknown workload {command} {workload}\n{USAGE}").into()),
     }
 }
@@ -134,7 +143,7 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
     let command = args.first().cloned().ok_or(USAGE)?;
     let mut cfg = Config {
         command: command.clone(),
-        workload: if command == "list" { "list".into() } else { "u64".into() },
+        workload: if command == "list" || command == "floor" { command.clone() } else { "u64".into() },
         n: 0,
         engines: Vec::new(),
         reps: 3,
@@ -144,6 +153,7 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
         dir: std::env::temp_dir().join(format!("emds-compare-{}", std::process::id())),
         json: None,
         keep: false,
+        load_only: false,
     };
     let mut sample = None;
     let mut rest = args[1..].iter();
@@ -160,6 +170,7 @@ fn parse_args(args: Vec<String>) -> Res<Config> {
             "--dir" => cfg.dir = value()?.into(),
             "--json" => cfg.json = Some(value()?.into()),
             "--keep" => cfg.keep = true,
+            "--load-only" => cfg.load_only = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other}\n{USAGE}").into()),
         }
@@ -174,6 +185,7 @@ fn validate(cfg: &Config) -> Res<()> {
     let known: &[&str] = match (cfg.command.as_str(), cfg.workload.as_str()) {
         ("dict", "u64" | "bytes64") => dict::ENGINES,
         ("list", "list") => &["emds", "emlist", "emvec", "lmdb", "vec"],
+        ("floor", "floor") => &[],
         (command, workload) => return Err(format!("unknown workload {command} {workload}\n{USAGE}").into()),
     };
     match cfg.engines.iter().find(|e| !known.contains(&e.as_str())) {
@@ -188,7 +200,7 @@ fn apply_defaults(cfg: &mut Config, sample: Option<usize>) {
     }
     cfg.sample = sample.unwrap_or(cfg.sample).min(cfg.n);
     cfg.cold_sample = cfg.cold_sample.min(cfg.n - cfg.n / 2); // drawn from the keys left after removal
-    if cfg.engines.is_empty() {
+    if cfg.engines.is_empty() && cfg.command != "floor" {
         let all = if cfg.command == "list" { list::ENGINES } else { dict::ENGINES };
         cfg.engines = all.iter().map(|e| e.to_string()).collect();
     }
