@@ -119,6 +119,24 @@ fn u16_at(p: &[u8], at: usize) -> usize {
     u16::from_le_bytes([p[at], p[at + 1]]) as usize
 }
 
+#[cold]
+#[inline(never)]
+fn overrun(what: &str, i: usize) -> String {
+    format!("{what} {i} overruns the entry data")
+}
+
+#[cold]
+#[inline(never)]
+fn bad_key_length(i: usize) -> String {
+    format!("entry {i} has a bad key length")
+}
+
+#[cold]
+#[inline(never)]
+fn slot_overrun(i: usize, klen: usize, vlen: usize, w: usize) -> String {
+    format!("slot {i} claims {klen} + {vlen} bytes in {w}")
+}
+
 /// Eight bytes as a little-endian word.
 #[inline]
 fn word(b: &[u8]) -> u64 {
@@ -296,7 +314,7 @@ impl<'a> Bucket<'a> {
         let len = entry_len(b);
         let start = end.checked_sub(len).filter(|&s| s >= PAGE - self.used && end <= PAGE);
         let Some(start) = start else {
-            return Err(format!("entry {i} overruns the entry data"));
+            return Err(overrun("entry", i));
         };
         let data = &self.page[start..end];
         if b == 0 {
@@ -309,7 +327,7 @@ impl<'a> Bucket<'a> {
                 let (key, value) = data[vl..].split_at(klen as usize);
                 Ok((Stored::Inline { key, value }, start))
             }
-            _ => Err(format!("entry {i} has a bad key length")),
+            _ => Err(bad_key_length(i)),
         }
     }
 
@@ -318,16 +336,33 @@ impl<'a> Bucket<'a> {
         let w = self.width;
         let start = end.checked_sub(w).filter(|&s| s >= PAGE - self.used && end <= PAGE);
         let Some(start) = start else {
-            return Err(format!("slot {i} overruns the entry data"));
+            return Err(overrun("slot", i));
         };
         let data = &self.page[start..end];
         let (klen, vlen) = (data[0] as usize, data[1] as usize);
         if 2 + klen + vlen > w {
-            return Err(format!("slot {i} claims {klen} + {vlen} bytes in {w}"));
+            return Err(slot_overrun(i, klen, vlen, w));
         }
         let key = &data[2..2 + klen];
         let value = &data[2 + klen..2 + klen + vlen];
         Ok((Stored::Inline { key, value }, start))
+    }
+
+    /// Key and value of slot `i` of a fixed-width page, the slot ending at
+    /// `end` (`PAGE - i·width`), and where the slot starts; `None` if the
+    /// page is not fixed width, `i` is past the last slot or the slot's
+    /// lengths overrun it (then [`entry_at`](Self::entry_at) names the fault).
+    #[inline]
+    pub(crate) fn fixed_slot(&self, i: usize, end: usize) -> Option<(&'a [u8], &'a [u8], usize)> {
+        let w = self.width;
+        if w == 0 || i >= self.n {
+            return None;
+        }
+        let start = end.checked_sub(w)?;
+        let slot = self.page.get(start..end)?;
+        let klen = slot[0] as usize;
+        let (key, rest) = slot[2..].split_at_checked(klen)?;
+        Some((key, rest.get(..slot[1] as usize)?, start))
     }
 
     /// Whether the page holds fixed-width slots and is the only page of its bucket.
@@ -381,7 +416,7 @@ impl<'a> Bucket<'a> {
         }
         match slot[2 + klen..].get(..slot[1] as usize) {
             Some(value) => Ok(Some(value)),
-            None => Err(format!("slot {i} claims {klen} + {} bytes in {w}", slot[1])),
+            None => Err(slot_overrun(i, klen, slot[1] as usize, w)),
         }
     }
 
@@ -627,6 +662,33 @@ mod fixed_tests {
             assert_eq!(view.find_fixed(0, &[0xee; 9]).unwrap(), None);
             assert_eq!(view.find_fixed(0, &[]).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn fixed_slot_walks_the_slots_and_leaves_faults_to_entry_at() {
+        let mut page = vec![0u8; PAGE];
+        let mut b = BucketMut::new(&mut page);
+        b.init(1, 0, Some(10));
+        for i in 0..3u8 {
+            b.append_inline(i, &[i; 3], &[i + 10; 2]);
+        }
+        let view = b.as_ref();
+        let mut end = PAGE;
+        for i in 0..3u8 {
+            let (key, value, start) = view.fixed_slot(i as usize, end).unwrap();
+            assert_eq!((key, value, start), (&[i; 3][..], &[i + 10; 2][..], end - 10));
+            end = start;
+        }
+        assert_eq!(view.fixed_slot(3, end), None);
+        page[PAGE - 10 + 1] = 6; // slot 0: 3 + 6 bytes in a slot of 10
+        let view = Bucket::new(&page).unwrap();
+        assert_eq!(view.fixed_slot(0, PAGE), None);
+        assert!(view.entry_at(0, PAGE).is_err());
+        let mut variable = vec![0u8; PAGE];
+        let mut b = BucketMut::new(&mut variable);
+        b.init(1, 0, None);
+        b.append_inline(1, &[1], &[2]);
+        assert_eq!(b.as_ref().fixed_slot(0, PAGE), None);
     }
 
     #[test]

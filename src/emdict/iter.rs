@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use super::bucket::{Bucket, PAGE, Stored};
 use super::encode::decode;
 use super::raw::RawDict;
+use super::wire;
 
 /// Walks the entries of a `RawDict` as stored bytes.
 pub(crate) struct RawIter<'a> {
@@ -59,20 +60,57 @@ impl<'a> RawIter<'a> {
 impl<'a> Iterator for RawIter<'a> {
     type Item = Result<RawEntry<'a>>;
 
+    /// The next entry of the current page, inline; moving to the next page
+    /// is [`next_page`](RawIter::next_page)'s.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some((b, addr)) = self.page
+            && self.i < b.len()
+        {
+            let i = self.i;
+            return match b.entry_at(i, self.end) {
+                Ok((stored, start)) => {
+                    self.end = start;
+                    self.i += 1;
+                    self.remaining = self.remaining.saturating_sub(1);
+                    Some(Ok(RawEntry { stored, page: addr, i }))
+                }
+                Err(w) => self.corrupt(addr, w),
+            };
+        }
+        self.next_page()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.remaining as usize;
+        (n, Some(n))
+    }
+}
+
+impl<'a> RawIter<'a> {
+    /// The next entry as key and value bytes, if it is a slot of a
+    /// fixed-width page (the common case of small uniform entries): no
+    /// [`Stored`] to match on, no error to carry. `None` leaves the entry to
+    /// [`next`](Iterator::next).
+    #[inline]
+    pub(crate) fn next_slot(&mut self) -> Option<(&'a [u8], &'a [u8], u64, usize)> {
+        let (b, addr) = self.page?;
+        let (key, value, start) = b.fixed_slot(self.i, self.end)?;
+        let i = self.i;
+        self.i += 1;
+        self.end = start;
+        self.remaining = self.remaining.saturating_sub(1);
+        Some((key, value, addr, i))
+    }
+
+    /// Moves to the next page with an entry (the next of the chain, else the
+    /// next bucket of the directory) and returns that entry.
+    #[inline(never)]
+    fn next_page(&mut self) -> Option<Result<RawEntry<'a>>> {
         loop {
             if let Some((b, addr)) = self.page {
                 if self.i < b.len() {
-                    let i = self.i;
-                    return match b.entry_at(i, self.end) {
-                        Ok((stored, start)) => {
-                            self.end = start;
-                            self.i += 1;
-                            self.remaining = self.remaining.saturating_sub(1);
-                            Some(Ok(RawEntry { stored, page: addr, i }))
-                        }
-                        Err(w) => self.corrupt(addr, w),
-                    };
+                    return self.next();
                 }
                 match b.next() {
                     Some(next) => {
@@ -108,11 +146,6 @@ impl<'a> Iterator for RawIter<'a> {
             self.end = PAGE;
         }
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.remaining as usize;
-        (n, Some(n))
-    }
 }
 
 impl<'a> RawIter<'a> {
@@ -137,8 +170,18 @@ pub(crate) fn decode_value<V: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>)
     decode(raw.value_of(&e.stored)?, raw.store.dir(), || value_what(e))
 }
 
+/// Decodes a whole key or value; `None` on any failure (the caller then
+/// decodes again through [`decode`], which builds the error).
+#[inline]
+fn fast<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match wire::from_bytes::<T>(bytes) {
+        Ok((v, true)) => Some(v),
+        _ => None,
+    }
+}
+
 macro_rules! dict_iter {
-    ($(#[$doc:meta])* $name:ident, $item:ty, |$raw:ident, $e:ident| $body:expr) => {
+    ($(#[$doc:meta])* $name:ident, $item:ty, |$slot:ident| $fast:expr, |$raw:ident, $e:ident| $body:expr) => {
         $(#[$doc])*
         pub struct $name<'a, K, V> {
             pub(crate) inner: RawIter<'a>,
@@ -150,6 +193,19 @@ macro_rules! dict_iter {
 
             #[inline]
             fn next(&mut self) -> Option<Self::Item> {
+                if let Some((key, value, page, i)) = self.inner.next_slot() {
+                    let $slot = (key, value);
+                    let fast_path = || $fast;
+                    if let Some(item) = fast_path() {
+                        return Some(Ok(item));
+                    }
+                    // A decoding failure: decode again the slow way, which names the entry.
+                    let stored = Stored::Inline { key, value };
+                    let $raw = self.inner.raw();
+                    let $e = RawEntry { stored, page, i };
+                    let slow_path = || $body;
+                    return Some(slow_path());
+                }
                 let $raw = self.inner.raw();
                 Some(self.inner.next()?.and_then(|$e| $body))
             }
@@ -195,6 +251,7 @@ dict_iter!(
     /// ```
     Iter,
     (K, V),
+    |slot| Some((fast::<K>(slot.0)?, fast::<V>(slot.1)?)),
     |raw, e| Ok((decode_key(raw, &e)?, decode_value(raw, &e)?))
 );
 
@@ -218,6 +275,7 @@ dict_iter!(
     /// ```
     Keys,
     K,
+    |slot| fast::<K>(slot.0),
     |raw, e| decode_key(raw, &e)
 );
 
@@ -241,6 +299,7 @@ dict_iter!(
     /// ```
     Values,
     V,
+    |slot| fast::<V>(slot.1),
     |raw, e| decode_value(raw, &e)
 );
 

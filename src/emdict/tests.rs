@@ -312,3 +312,33 @@ fn a_forged_deep_directory_is_rejected_before_any_large_allocation() {
     expect_corrupted(EmDict::open(&dir), "directory page");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fast paths for fixed-width pages (`get` without a `Loc`, iteration
+/// straight from slots) hand a value that does not decode to the slow path,
+/// whose error names the entry.
+#[test]
+fn fixed_width_fast_paths_name_an_entry_that_does_not_decode() {
+    let dir = temp_dir("fastpath-decode");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    d.extend((0..2000u64).map(|i| (i, 1000 + i))).unwrap();
+    d.close().unwrap();
+    let mut d: EmDict<u64, bool> = EmDict::open(&dir).unwrap();
+    let raw = raw_mut(&mut d);
+    assert!(raw.bucket_pages() > 1, "the data should span several pages");
+    let first = raw.bucket(raw.dir.entries[0]).unwrap();
+    assert!(first.width().is_some(), "u64 -> u64 buckets should be fixed width");
+    match d.get(&7) {
+        Err(crate::Error::Decode { what, .. }) => assert!(what.starts_with("value of entry "), "{what}"),
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    for item in [d.iter().next().map(|r| r.map(|_| ())), d.values().next().map(|r| r.map(|_| ()))] {
+        match item {
+            Some(Err(crate::Error::Decode { what, .. })) => assert!(what.contains(" in bucket 0x"), "{what}"),
+            other => panic!("expected Decode, got {other:?}"),
+        }
+    }
+    // Keys still decode through the fast path.
+    assert_eq!(d.keys().count(), 2000);
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

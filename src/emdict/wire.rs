@@ -274,6 +274,38 @@ impl<'de> Cursor<'de> {
     fn varint(&self, max: usize, bits: u32) -> PcResult<u64> {
         let pos = self.pos.get();
         let rest = self.bytes.get(pos..).unwrap_or_default();
+        // Up to eight bytes at once: the first byte without its high bit ends it.
+        let (w, avail) = match rest.get(..8) {
+            Some(first) => (u64::from_le_bytes(first.try_into().expect("8 bytes")), 8),
+            None => (short_word(rest), rest.len()),
+        };
+        let stops = !w & 0x8080_8080_8080_8080 & if avail == 8 { u64::MAX } else { (1 << (8 * avail)) - 1 };
+        if max < 10 || (stops == 0 && avail < 8) {
+            // Narrow integers are rare as keys; postcard's checks, byte by byte.
+            return self.varint_slow(max, bits);
+        }
+        let (n, x) = if stops != 0 {
+            let n = (stops.trailing_zeros() / 8 + 1) as usize;
+            (n, gather(if n == 8 { w } else { w & ((1 << (8 * n)) - 1) }))
+        } else {
+            // Nine or ten bytes (a u64 of 2^56 or more): the tenth holds one bit.
+            match (rest.get(8), rest.get(9)) {
+                (Some(&b8), _) if b8 < 0x80 => (9, gather(w) | u64::from(b8) << 56),
+                (Some(&b8), Some(&b9)) if b9 <= 1 => (10, gather(w) | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63),
+                _ => return self.varint_slow(max, bits),
+            }
+        };
+        self.pos.set(pos + n);
+        Ok(x)
+    }
+
+    /// [`varint`](Self::varint) a byte at a time: near the end of the input,
+    /// for narrow integers, and for nine- and ten-byte `u64`s.
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&self, max: usize, bits: u32) -> PcResult<u64> {
+        let pos = self.pos.get();
+        let rest = self.bytes.get(pos..).unwrap_or_default();
         let mut out = 0u64;
         for (i, &b) in rest.iter().enumerate().take(max) {
             out |= u64::from(b & 0x7f) << (7 * i);
@@ -453,6 +485,30 @@ impl<'de> Deserializer<'de> for FastDe<'de> {
     }
 }
 
+/// The bytes of `b` (fewer than eight) as a little-endian word, zero above
+/// them: two overlapping loads instead of a loop or a `memcpy` call.
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let at = |i: usize, k: usize| b[i..i + k].iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x));
+    match n {
+        4..=7 => at(0, 4) | at(n - 4, 4) << (8 * (n - 4)),
+        2..=3 => at(0, 2) | at(n - 2, 2) << (8 * (n - 2)),
+        1 => u64::from(b[0]),
+        _ => 0,
+    }
+}
+
+/// The seven-bit groups of eight varint bytes, gathered into 56 bits: pairs,
+/// then quads, then all eight.
+#[inline]
+fn gather(w: u64) -> u64 {
+    let mut x = w & 0x7f7f_7f7f_7f7f_7f7f;
+    x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
+}
+
 #[inline]
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
@@ -523,6 +579,28 @@ mod tests {
         same(i16::MIN);
         same(u128::MAX);
         same(i128::MIN);
+    }
+
+    #[test]
+    fn varints_decode_whatever_follows_them() {
+        // The word-at-a-time decoder reads past a short varint: what follows
+        // (here bytes with and without the continuation bit) must not matter.
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) | 0x5555_5555_5555_5555 >> (63 - shift)] {
+                let enc = postcard::to_allocvec(&v).unwrap();
+                for tail in 0..12 {
+                    for fill in [0x00u8, 0x7f, 0x80, 0xff] {
+                        let mut bytes = enc.clone();
+                        bytes.extend(std::iter::repeat_n(fill, tail));
+                        assert_eq!(from_bytes::<u64>(&bytes).unwrap(), (v, tail == 0), "{v:#x} + {tail} × {fill:#x}");
+                    }
+                }
+            }
+        }
+        // A ten-byte varint whose last byte holds more than one bit is bad, as in postcard.
+        let mut bad = vec![0xffu8; 9];
+        bad.push(0x02);
+        assert!(from_bytes::<u64>(&bad).is_err() && postcard::from_bytes::<u64>(&bad).is_err());
     }
 
     #[test]
