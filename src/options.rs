@@ -30,6 +30,9 @@ pub struct OpenOptions {
     pub(crate) durable: bool,
     pub(crate) initial_segment_size: u64,
     pub(crate) max_segment_size: u64,
+    /// Free runs in free extents of at least this many bytes are released to
+    /// the file system after a commit; 0 never releases.
+    pub(crate) release_min: u64,
 }
 
 impl Default for OpenOptions {
@@ -41,6 +44,7 @@ impl Default for OpenOptions {
             durable: true,
             initial_segment_size: 1 << 20,
             max_segment_size: 1 << 30,
+            release_min: 64 << 10,
         }
     }
 }

@@ -5,7 +5,10 @@
 //! (set with `setrlimit` in the child, which ignores SIGXFSZ as a program
 //! running under a file-size limit must), and once on a 4 MiB tmpfs when the
 //! test runs as root and may mount one (otherwise that part is skipped with a
-//! note). Every structure (`EmDict`, `EmList`, `EmVec`) is covered.
+//! note). Every structure (`EmDict`, `EmList`, `EmVec`) is covered. Also on
+//! a tmpfs: space released to the file system after a flush is reserved
+//! again before reuse, so when the disk filled up meanwhile the reuse is an
+//! `Err` naming the segment file, never a SIGBUS, and loses nothing.
 
 mod common;
 
@@ -173,8 +176,10 @@ fn run_child() {
 #[test]
 #[ignore = "the child process of the full-disk tests; runs only when started by them"]
 fn child() {
-    if common::role().as_deref() == Some("fill") {
-        run_child();
+    match common::role().as_deref() {
+        Some("fill") => run_child(),
+        Some("reuse") => run_reuse_child(),
+        _ => {}
     }
 }
 
@@ -246,4 +251,87 @@ fn full_tmpfs_gives_errors_and_keeps_the_last_flush() {
         };
         fill_and_reopen(kind, &disk.0.join("store"), None, false);
     }
+}
+
+/// Writes `path` until the file system is full.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0x5a; 64 << 10];
+    let mut len = block.len();
+    while len > 0 {
+        if f.write_all(&block[..len]).is_err() {
+            len /= 2;
+        }
+    }
+    let _ = f.sync_all();
+}
+
+/// Verifies that `d` holds exactly the keys in `keys`, each with its `value`.
+fn holds(d: &EmDict<u64, Vec<u8>>, keys: impl Iterator<Item = u64> + Clone) -> std::result::Result<(), String> {
+    for k in keys.clone() {
+        if d.get(&k).map_err(|e| format!("get {k}: {e}"))? != Some(value(k)) {
+            return Err(format!("key {k} is missing or differs"));
+        }
+    }
+    if d.len() != keys.count() {
+        return Err(format!("holds {} keys", d.len()));
+    }
+    d.check().map(drop).map_err(|e| format!("check(): {e}"))
+}
+
+/// The child of the re-reservation test, on a small tmpfs: fills a dict,
+/// removes most of it and flushes (its pages go back to the file system),
+/// fills the file system with another file, then inserts until an insert
+/// fails. The failure must come from reserving the released space again,
+/// and leave the dict as it was; with the other file gone, inserts work again.
+fn run_reuse_child() {
+    let dir = std::path::PathBuf::from(common::arg("EMDS_DIR"));
+    let filler = std::path::PathBuf::from(common::arg("EMDS_FILLER"));
+    let mut d: EmDict<u64, Vec<u8>> = EmDict::open_with(&dir, &options()).unwrap();
+    for k in 0..80 {
+        d.insert(k, value(k)).unwrap();
+    }
+    d.flush().unwrap();
+    for k in 0..70 {
+        d.remove(&k).unwrap();
+    }
+    d.flush().unwrap();
+    let released = d.check().unwrap().bytes_released;
+    assert!(released >= 256 << 10, "only {released} bytes released");
+    common::say(format!("released {released}"));
+    fill_up(&filler);
+    let mut next = 1000;
+    let err = loop {
+        match d.insert(next, value(next)) {
+            Ok(_) => next += 1,
+            Err(e) => break e,
+        }
+        assert!(next < 1200, "the disk never filled");
+    };
+    common::say(format!("E {err}"));
+    assert!(err.to_string().contains("reserve released space") && err.to_string().contains("seg."), "{err}");
+    holds(&d, (70..80).chain(1000..next)).unwrap_or_else(|e| panic!("after the failed insert: {e}"));
+    std::fs::remove_file(&filler).unwrap();
+    d.insert(next, value(next)).unwrap();
+    d.flush().unwrap();
+    drop(d);
+    let d: EmDict<u64, Vec<u8>> = EmDict::open_with(&dir, &options()).unwrap();
+    holds(&d, (70..80).chain(1000..=next)).unwrap_or_else(|e| panic!("after reopen: {e}"));
+    common::say("R");
+}
+
+#[test]
+fn released_space_on_a_full_tmpfs_gives_an_error_at_reuse() {
+    let Some(disk) = SmallDisk::mount(4 << 20) else {
+        println!("skipped: cannot mount a tmpfs here (this needs root)");
+        return;
+    };
+    let mut cmd = common::child("child", "reuse");
+    cmd.env("EMDS_DIR", disk.0.join("store")).env("EMDS_FILLER", disk.0.join("filler"));
+    let ended = common::start(cmd).wait(Duration::from_secs(120));
+    assert!(ended.success(), "{}", ended.describe());
+    let error = ended.lines.iter().find(|l| l.starts_with("E ")).expect("no insert failed");
+    println!("{error}");
+    assert!(ended.lines.iter().any(|l| l == "R"), "inserts after freeing space failed");
 }

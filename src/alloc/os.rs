@@ -116,6 +116,43 @@ pub(crate) fn preallocate(file: &File, offset: u64, len: u64) -> io::Result<()> 
     }
 }
 
+/// Returns the disk blocks of `offset..offset + len` of `file` to the file
+/// system (`fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`): the range
+/// reads as zeros afterwards and the file keeps its length. A write to it
+/// would allocate blocks again, and fail with SIGBUS through a mapping on a
+/// full disk, so the store [`reserve`]s a released range before reusing it.
+/// File systems without hole punching return `EOPNOTSUPP`.
+pub(crate) fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let n = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: fallocate only reads its integer arguments and works on the
+    // descriptor, which `file` keeps open for the duration of the call.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, n) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Reserves disk blocks again for `offset..offset + len` of `file`, which lies
+/// inside the file (`fallocate(FALLOC_FL_KEEP_SIZE)`): blocks already there
+/// stay as they are, holes get blocks that read as zeros. A full disk is an
+/// error here, and never a SIGBUS at a later write through the mapping. On a
+/// file system without `fallocate` this does nothing: it cannot punch holes
+/// either, so the range was never released.
+pub(crate) fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let n = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: fallocate only reads its integer arguments and works on the
+    // descriptor, which `file` keeps open for the duration of the call.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off, n) };
+    if rc == 0 {
+        return Ok(());
+    }
+    match io::Error::last_os_error() {
+        e if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOSYS)) => Ok(()),
+        e => Err(e),
+    }
+}
+
 /// Starts writing back the dirty pages of `offset..offset + len` of `file`
 /// without waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a later fsync
 /// or msync then finds most of them written. Durability still comes only from
@@ -155,6 +192,35 @@ mod tests {
         preallocate(&file, 0, 8192).unwrap();
         let map = Mapping::new(&file, 8192, true).unwrap();
         assert_eq!(map.bytes().len(), 8192);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn punched_range_reads_zeros_and_is_reserved_again() {
+        let dir = std::env::temp_dir().join(format!("emds-os-punch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seg");
+        let file = File::options().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+        preallocate(&file, 0, 1 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &[7u8; 1 << 20], 0).unwrap();
+        file.sync_all().unwrap();
+        let blocks = |f: &File| std::os::unix::fs::MetadataExt::blocks(&f.metadata().unwrap()) * 512;
+        let before = blocks(&file);
+        match punch_hole(&file, 64 << 10, 512 << 10) {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                println!("skipped: this file system cannot punch holes");
+            }
+            r => {
+                r.unwrap();
+                assert!(blocks(&file) <= before - (512 << 10), "the hole holds no blocks");
+                let mut buf = vec![1u8; 4096];
+                std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 128 << 10).unwrap();
+                assert!(buf.iter().all(|&b| b == 0), "a hole reads as zeros");
+                reserve(&file, 64 << 10, 512 << 10).unwrap();
+                assert!(blocks(&file) >= before, "the range is reserved again");
+            }
+        }
+        assert_eq!(file.metadata().unwrap().len(), 1 << 20, "the length never changes");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -109,6 +109,95 @@ impl FreeExtents {
     }
 }
 
+/// A set of pages kept as merged, disjoint ranges (`start -> pages`). Unlike
+/// [`FreeExtents`] it allows overlapping inserts and removals of pages that are
+/// not in it: it is used for page sets that are subsets of the free space
+/// (pages released to the file system, pages freed since the last release).
+#[derive(Debug, Default)]
+pub(crate) struct PageSet {
+    ranges: BTreeMap<u64, u64>,
+    pages: u64,
+}
+
+impl PageSet {
+    /// Adds the `n` pages at `start` (some may be in the set already).
+    pub(crate) fn insert(&mut self, start: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let (mut s, mut e) = (start, start + n * PAGE_SIZE as u64);
+        if let Some((&a, &m)) = self.ranges.range(..=s).next_back()
+            && a + m * PAGE_SIZE as u64 >= s
+        {
+            s = a;
+            e = e.max(a + m * PAGE_SIZE as u64);
+        }
+        let absorbed: Vec<(u64, u64)> = self.ranges.range(s..=e).map(|(&a, &m)| (a, m)).collect();
+        for (a, m) in absorbed {
+            e = e.max(a + m * PAGE_SIZE as u64);
+            self.ranges.remove(&a);
+            self.pages -= m;
+        }
+        let len = (e - s) / PAGE_SIZE as u64;
+        self.ranges.insert(s, len);
+        self.pages += len;
+    }
+
+    /// Removes the `n` pages at `start` (some may not be in the set).
+    pub(crate) fn remove(&mut self, start: u64, n: u64) {
+        for (a, m) in self.overlaps(start, n) {
+            let (&first, &len) = self.ranges.range(..=a).next_back().expect("an overlap lies in a range");
+            let end = first + len * PAGE_SIZE as u64;
+            let cut = a + m * PAGE_SIZE as u64;
+            self.ranges.remove(&first);
+            self.pages -= len;
+            if first < a {
+                self.ranges.insert(first, (a - first) / PAGE_SIZE as u64);
+                self.pages += (a - first) / PAGE_SIZE as u64;
+            }
+            if cut < end {
+                self.ranges.insert(cut, (end - cut) / PAGE_SIZE as u64);
+                self.pages += (end - cut) / PAGE_SIZE as u64;
+            }
+        }
+    }
+
+    /// The parts of the `n` pages at `start` that are in the set, in address order.
+    pub(crate) fn overlaps(&self, start: u64, n: u64) -> Vec<(u64, u64)> {
+        let end = start + n * PAGE_SIZE as u64;
+        let first = self.ranges.range(..=start).next_back().map_or(start, |(&a, _)| a);
+        self.ranges
+            .range(first..end)
+            .filter_map(|(&a, &m)| {
+                let (s, e) = (a.max(start), (a + m * PAGE_SIZE as u64).min(end));
+                (s < e).then(|| (s, (e - s) / PAGE_SIZE as u64))
+            })
+            .collect()
+    }
+
+    /// The ranges in address order, as `(start, pages)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(&a, &n)| (a, n))
+    }
+
+    /// Pages in the set.
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
+impl FreeExtents {
+    /// The free extent holding the page at `page`, as `(start, pages)`.
+    pub(crate) fn extent_of(&self, page: u64) -> Option<(u64, u64)> {
+        let (&a, &n) = self.by_addr.range(..=page).next_back()?;
+        (page < a + n * PAGE_SIZE as u64).then_some((a, n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +233,51 @@ mod tests {
         f.insert(addr(1, 0), 1).unwrap();
         assert_eq!(f.extent_count(), 2);
         assert_eq!(split(addr(3, 8192)), (3, 8192));
+    }
+
+    #[test]
+    fn page_sets_merge_and_cut() {
+        let mut s = PageSet::default();
+        s.insert(0, 2);
+        s.insert(4 * P, 2);
+        s.insert(P, 4); // overlaps both and bridges them
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(0, 6)]);
+        assert_eq!(s.pages(), 6);
+        s.remove(2 * P, 1);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(0, 2), (3 * P, 3)]);
+        assert_eq!(s.overlaps(P, 3), vec![(P, 1), (3 * P, 1)]);
+        s.remove(0, 10);
+        assert!(s.is_empty());
+        assert_eq!(s.pages(), 0);
+        s.insert(addr(0, 0), 1);
+        s.insert(addr(1, 0), 1);
+        assert_eq!(s.iter().count(), 2);
+    }
+
+    #[test]
+    fn page_sets_match_a_bitmap_model() {
+        let mut s = PageSet::default();
+        let mut model = [false; 64];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, n) = (x % 60, 1 + (x >> 8) % 4);
+            if x >> 16 & 1 == 0 {
+                s.insert(a * P, n);
+                model[a as usize..(a + n) as usize].fill(true);
+            } else {
+                s.remove(a * P, n);
+                model[a as usize..(a + n) as usize].fill(false);
+            }
+            let mut got = [false; 64];
+            for (start, m) in s.iter() {
+                got[(start / P) as usize..(start / P + m) as usize].fill(true);
+            }
+            assert_eq!(got, model, "step {step}");
+            assert_eq!(s.pages(), model.iter().filter(|&&b| b).count() as u64);
+            assert!(s.iter().zip(s.iter().skip(1)).all(|(a, b)| a.0 + a.1 * P < b.0), "unmerged at step {step}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::meta::{Kind, Meta, RECORD_SIZE, ROOT_SIZE, SLOT_SIZE, SlotError};
 use super::os::{self, Mapping};
-use super::pages::{FreeExtents, MAX_SEGMENT_SIZE, MAX_SEGMENTS, PAGE_SIZE, addr, pages_for, split};
+use super::pages::{FreeExtents, MAX_SEGMENT_SIZE, MAX_SEGMENTS, PAGE_SIZE, PageSet, addr, pages_for, split};
 use super::slab::{self, CLASSES, Freed, MAX_SLAB_OBJECT, Slabs};
 use super::state::{self, SegInfo};
 use crate::error::{Error, Result};
@@ -44,6 +44,10 @@ pub struct CheckReport {
     pub bytes_backed: u64,
     /// Backed bytes in free pages, or freed since the last commit.
     pub bytes_free: u64,
+    /// Of the free bytes, those that may hold no disk blocks: released to the
+    /// file system (a punched hole), or free since the store was opened. They
+    /// are reserved again before they are reused.
+    pub bytes_released: u64,
     /// Live objects reached from the structure's root.
     pub objects: u64,
     /// Bytes of those objects.
@@ -65,6 +69,18 @@ pub(crate) struct Store {
     free: FreeExtents,
     /// Extents freed since the last commit that the committed state reaches.
     pending: Vec<(u64, u64)>,
+    /// Free pages that may hold no disk blocks (released, or free since the
+    /// store was opened): reserved again before they are handed out.
+    unreserved: PageSet,
+    /// Free pages not released since they were freed: the candidates of the
+    /// release after the next commit.
+    unreleased: PageSet,
+    /// Release free runs in free extents of at least this many pages; 0 never.
+    release_min: u64,
+    /// Whether the record read at open is known to be on disk: true after a
+    /// commit (its `fdatasync` covers the whole meta file) or for a store that
+    /// is not durable. Until then no page free at open is reused (§5.4).
+    record_synced: bool,
     slabs: Slabs,
     /// Extents marked dirty since the last commit, to clear at commit.
     dirty_extents: Vec<(u64, u64)>,
@@ -81,7 +97,10 @@ pub(crate) struct Store {
     /// a full disk would (`Error::Full`); `None` never fails.
     #[cfg(test)]
     pub(crate) fail_alloc_after: Option<u64>,
-    /// Test hook: how many times open synced the meta record it read.
+    /// Test hook: the next re-reservation of released space fails as a full disk would.
+    #[cfg(test)]
+    pub(crate) fail_next_reserve: bool,
+    /// Test hook: how many times the meta record read at open was synced.
     #[cfg(test)]
     pub(crate) open_syncs: u32,
 }
@@ -143,6 +162,10 @@ impl Store {
             committed,
             free: FreeExtents::default(),
             pending: Vec::new(),
+            unreserved: PageSet::default(),
+            unreleased: PageSet::default(),
+            release_min: if writable { opts.release_min.div_ceil(PAGE) } else { 0 },
+            record_synced: !opts.durable,
             slabs: Slabs::default(),
             dirty_extents: Vec::new(),
             state_extent: None,
@@ -154,29 +177,50 @@ impl Store {
             #[cfg(test)]
             fail_alloc_after: None,
             #[cfg(test)]
+            fail_next_reserve: false,
+            #[cfg(test)]
             open_syncs: 0,
         };
         store.load_segments()?;
-        if writable && exists && opts.durable {
-            store.sync_record_read()?;
+        if writable {
+            store.after_open()?;
+            if exists {
+                // Before this handle writes anything at all, not only before
+                // it reuses a free page: see `sync_open_record`.
+                store.sync_open_record()?;
+            }
         }
         Ok(store)
     }
 
-    /// Makes the meta record read at open durable before this handle writes
-    /// anything. Its writer may have died between the record's `pwrite` and
-    /// its `fdatasync` (§6.2 step 3); without this, writes into space that the
-    /// record frees but the one before it reaches (pages, slab slots, the tail
-    /// of an `EmList`/`EmVec` chunk past a truncation) could reach the disk
-    /// while the record does not, and a power loss would leave the previous
-    /// record with its data overwritten. Cheap when the file is clean (about
-    /// 2 ms on the development VM's ext4, which still flushes the disk cache).
-    fn sync_record_read(&mut self) -> Result<()> {
-        let path = self.dir.join("meta");
-        self.meta_file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
-        #[cfg(test)]
-        {
-            self.open_syncs += 1;
+    /// A read-write open counts every free page as possibly released: which
+    /// ones a previous session punched is not recorded (`docs/DESIGN.md` §5.4).
+    fn after_open(&mut self) -> Result<()> {
+        for (start, n) in self.free.iter() {
+            self.unreserved.insert(start, n);
+            self.unreleased.insert(start, n);
+        }
+        Ok(())
+    }
+
+    /// Makes the meta record read at open durable (once; a read-write open of
+    /// a durable store does it before the handle writes anything). Its writer
+    /// may have died between the record's `pwrite` and its `fdatasync` (§6.2
+    /// step 3); without this, writes into space that the record frees but the
+    /// one before it reaches (pages, slab slots, the tail of an
+    /// `EmList`/`EmVec` chunk past a truncation) could reach the disk while
+    /// the record does not, and a power loss would leave the previous record
+    /// with that space overwritten. Cheap when the file is clean (about 2 ms
+    /// on the development VM's ext4, which still flushes the disk cache).
+    fn sync_open_record(&mut self) -> Result<()> {
+        if !self.record_synced {
+            let path = self.dir.join("meta");
+            self.meta_file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
+            self.record_synced = true;
+            #[cfg(test)]
+            {
+                self.open_syncs += 1;
+            }
         }
         Ok(())
     }
@@ -558,6 +602,11 @@ impl Store {
                 self.free.take(n).expect("growth backs enough pages")
             }
         };
+        if let Err(e) = self.reserve_released(start, n) {
+            self.free.insert(start, n).map_err(|w| Error::corrupted(&self.dir, w))?;
+            return Err(e);
+        }
+        self.unreleased.remove(start, n);
         self.mark_dirty(start, n);
         self.changed = true;
         Ok(start)
@@ -570,7 +619,7 @@ impl Store {
         self.check_extent(start, n).map_err(|w| Error::corrupted(&self.dir, w))?;
         self.changed = true;
         if self.is_dirty_page(start) {
-            self.free.insert(start, n).map_err(|w| Error::corrupted(&self.dir, w))
+            self.make_free(start, n)
         } else {
             self.pending.push((start, n));
             Ok(())
@@ -608,8 +657,77 @@ impl Store {
         match self.slabs.free(addr, slab::class_of(len)) {
             Ok(Freed::Kept) => Ok(()),
             // Nothing in the page is live now or at the last commit.
-            Ok(Freed::PageEmpty(page)) => self.free.insert(page, 1).map_err(|w| Error::corrupted(&self.dir, w)),
+            Ok(Freed::PageEmpty(page)) => self.make_free(page, 1),
             Err(w) => Err(Error::corrupted(&self.dir, w)),
+        }
+    }
+
+    /// Makes the `n` (reserved) pages at `start` free, to be released after the next commit.
+    fn make_free(&mut self, start: u64, n: u64) -> Result<()> {
+        self.free.insert(start, n).map_err(|w| Error::corrupted(&self.dir, w))?;
+        self.unreleased.insert(start, n);
+        Ok(())
+    }
+
+    /// Pages reserved at once when an allocation reuses released space: one
+    /// `fallocate` serves the next allocations from the same free extent too.
+    const RESERVE_PAGES: u64 = 16;
+
+    /// Reserves disk blocks again for whatever part of the `n` pages at
+    /// `start` (just taken from the free extents) may have been released, and
+    /// for up to [`Self::RESERVE_PAGES`] pages of the free extent after them.
+    /// A full disk is an error naming the segment file; nothing changes then
+    /// but the pages reserved so far.
+    fn reserve_released(&mut self, start: u64, n: u64) -> Result<()> {
+        if self.unreserved.is_empty() {
+            return Ok(());
+        }
+        let after = start + n * PAGE;
+        let rest = self.free.extent_of(after).filter(|&(a, _)| a == after).map_or(0, |(_, m)| m);
+        let want = n + rest.min(Self::RESERVE_PAGES.saturating_sub(n));
+        let parts = self.unreserved.overlaps(start, want);
+        if !parts.is_empty() {
+            self.sync_open_record()?;
+        }
+        for (s, m) in parts {
+            let (seg, off) = split(s);
+            #[cfg(test)]
+            if std::mem::take(&mut self.fail_next_reserve) {
+                let e = std::io::Error::from_raw_os_error(libc::ENOSPC);
+                return Err(Error::io("reserve released space", seg_path(&self.dir, seg), e));
+            }
+            os::reserve(&self.segs[seg].file, off, m * PAGE)
+                .map_err(|e| Error::io("reserve released space", seg_path(&self.dir, seg), e))?;
+            self.unreserved.remove(s, m);
+        }
+        Ok(())
+    }
+
+    /// After a durable commit: returns to the file system the disk blocks of
+    /// free pages freed since they were last released, where they lie in a
+    /// free extent of at least `release_min` pages (`docs/DESIGN.md`, "Releasing
+    /// free space"). A file system that cannot punch holes turns releasing off;
+    /// any other failure leaves the pages counted as released, which only
+    /// costs a reservation at their reuse.
+    fn release_free_space(&mut self) {
+        if self.release_min == 0 || self.unreleased.is_empty() {
+            return;
+        }
+        let runs: Vec<(u64, u64)> = self.unreleased.iter().collect();
+        for (start, n) in runs {
+            if self.free.extent_of(start).is_none_or(|(_, len)| len < self.release_min) {
+                continue;
+            }
+            self.unreleased.remove(start, n);
+            self.unreserved.insert(start, n);
+            let (seg, off) = split(start);
+            if let Err(e) = os::punch_hole(&self.segs[seg].file, off, n * PAGE)
+                && matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOSYS))
+            {
+                self.release_min = 0;
+                self.unreleased = PageSet::default();
+                return;
+            }
         }
     }
 
@@ -702,6 +820,8 @@ impl Store {
         }
         self.state_extent = Some((state_addr, state_pages));
         self.committed = meta;
+        self.record_synced = true;
+        self.release_free_space();
         Ok(())
     }
 
@@ -764,12 +884,12 @@ impl Store {
 
     /// Step 5: what the old state reached and the new one does not becomes free.
     fn after_commit(&mut self, old_state: Option<(u64, u64)>) -> Result<()> {
-        let corrupt = |w: String| Error::corrupted(PathBuf::new(), w);
-        for (start, n) in self.pending.drain(..).chain(old_state) {
-            self.free.insert(start, n).map_err(corrupt)?;
+        let pending = std::mem::take(&mut self.pending);
+        for (start, n) in pending.into_iter().chain(old_state) {
+            self.make_free(start, n)?;
         }
         for page in self.slabs.commit() {
-            self.free.insert(page, 1).map_err(corrupt)?;
+            self.make_free(page, 1)?;
         }
         for (start, n) in self.dirty_extents.drain(..) {
             let (seg, off) = split(start);
@@ -848,6 +968,17 @@ impl Store {
             claim(start, n, "free extent").map_err(corrupt)?;
             report.bytes_free += n * PAGE;
         }
+        // Released pages (which may be holes) and release candidates are free
+        // pages, never pending ones that the committed state still reaches.
+        for (set, what) in [(&self.unreserved, "released"), (&self.unreleased, "release candidate")] {
+            for (start, n) in set.iter() {
+                let inside = self.free.extent_of(start).is_some_and(|(a, m)| start + n * PAGE <= a + m * PAGE);
+                if !inside {
+                    return Err(corrupt(format!("{what} pages at {start:#x} ({n}) are not free")));
+                }
+            }
+        }
+        report.bytes_released = self.unreserved.pages() * PAGE;
         if let Some((start, n)) = self.state_extent {
             claim(start, n, "allocator state").map_err(corrupt)?;
         }

@@ -27,6 +27,14 @@ fn open(dir: &Path) -> Store {
     Store::open(dir, &small_segments(), Kind::Raw, 0, 0).expect("open")
 }
 
+/// Small segments, and every free page released after each commit (not only
+/// runs of 64 KiB), so that reuse of released space happens all the time.
+fn releasing_every_page() -> OpenOptions {
+    let mut o = small_segments();
+    o.release_min = PAGE;
+    o
+}
+
 fn content(id: u64, len: usize) -> Vec<u8> {
     let mut r = Rng(id);
     (0..len).map(|_| r.next() as u8).collect()
@@ -53,7 +61,10 @@ fn random_len(r: &mut Rng) -> usize {
 
 fn run_model(seed: u64, steps: usize) {
     let _guard = no_spawn();
-    println!("allocator model: seed {seed:#x}, {steps} steps");
+    // Odd seeds release every free page after each commit, even ones only runs of 64 KiB.
+    let opts = if seed % 2 == 1 { releasing_every_page() } else { small_segments() };
+    let open = |dir: &Path| Store::open(dir, &opts, Kind::Raw, 0, 0).expect("open");
+    println!("allocator model: seed {seed:#x}, {steps} steps, release_min {}", opts.release_min);
     let dir = temp_dir(&format!("model-{seed:x}"));
     let mut store = open(&dir);
     let mut r = Rng(seed);
@@ -221,5 +232,125 @@ fn failed_sync_poisons_the_handle_and_loses_nothing_flushed() {
     let s = open(&dir);
     assert_eq!(s.root(), &[1; ROOT_SIZE]);
     s.check(&[(a, 64)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Bytes of disk the store's segment files hold (`st_blocks * 512`).
+fn allocated(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let segs =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap()).filter(|e| e.file_name().to_string_lossy().starts_with("seg."));
+    segs.map(|e| e.metadata().unwrap().blocks() * 512).sum()
+}
+
+/// Whether the file system under `dir` can punch holes (tmpfs and ext4 can).
+fn can_punch(dir: &Path) -> bool {
+    let path = dir.join("probe");
+    let f = File::options().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+    os::preallocate(&f, 0, 8192).unwrap();
+    let ok = os::punch_hole(&f, 0, 4096).is_ok();
+    fs::remove_file(&path).unwrap();
+    ok
+}
+
+#[test]
+fn freed_space_is_released_after_the_commit_and_reserved_again_for_reuse() {
+    let _guard = no_spawn();
+    let dir = temp_dir("release");
+    let mut s = open(&dir);
+    let big = 2 << 20;
+    let a = s.alloc(big).unwrap();
+    s.write(a, big).unwrap().copy_from_slice(&content(1, big));
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    let loaded = allocated(&dir);
+    s.free(a, big).unwrap();
+    // Pending: the committed state reaches it, so nothing is released yet.
+    assert_eq!(s.check(&[]).unwrap().bytes_released, 0);
+    assert_eq!(s.read(a, big).unwrap(), &content(1, big)[..]);
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    let report = s.check(&[]).unwrap();
+    if !can_punch(&dir) {
+        println!("skipped: this file system cannot punch holes");
+        assert_eq!(report.bytes_released, 0);
+        return;
+    }
+    assert!(report.bytes_released >= big as u64, "{report:?}");
+    assert!(allocated(&dir) + big as u64 <= loaded, "{} bytes after release, {loaded} before", allocated(&dir));
+    // Reuse: the same pages (best fit), reserved again before they are written.
+    let b = s.alloc(big).unwrap();
+    assert_eq!(a, b);
+    assert!(allocated(&dir) >= loaded, "reused pages are reserved again");
+    assert!(s.read(b, big).unwrap().iter().all(|&x| x == 0), "a released page reads as zeros");
+    s.write(b, big).unwrap().copy_from_slice(&content(2, big));
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    let r = s.check(&[(b, big as u64)]).unwrap();
+    assert!(r.bytes_released < big as u64, "the reused pages no longer count as released: {r:?}");
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.read(b, big).unwrap(), &content(2, big)[..]);
+    s.check(&[(b, big as u64)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn failed_reservation_of_released_space_changes_nothing() {
+    let _guard = no_spawn();
+    let dir = temp_dir("reserve-fail");
+    let mut s = Store::open(&dir, &releasing_every_page(), Kind::Raw, 0, 0).unwrap();
+    let keep = s.alloc(3000).unwrap();
+    s.write(keep, 3000).unwrap().fill(5);
+    let a = s.alloc_pages(40).unwrap();
+    s.write(a, 4096).unwrap().fill(6);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free_pages(a, 40).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    let before = s.check(&[(keep, 3000)]).unwrap();
+    if before.bytes_released == 0 {
+        println!("skipped: this file system cannot punch holes");
+        return;
+    }
+    s.fail_next_reserve = true;
+    match s.alloc_pages(40) {
+        Err(Error::Io { path, source, .. }) => {
+            assert!(path.starts_with(&dir) && path.to_string_lossy().contains("seg."), "{path:?}");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
+        }
+        other => panic!("expected a full-disk error, got {other:?}"),
+    }
+    assert_eq!(s.check(&[(keep, 3000)]).unwrap(), before, "a failed reservation changed the allocator");
+    let b = s.alloc_pages(40).unwrap();
+    s.write(b, 40 * 4096).unwrap().fill(7);
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.read(keep, 3000).unwrap(), &[5; 3000][..]);
+    assert_eq!(s.read(b, 40 * 4096).unwrap(), &[7; 40 * 4096][..]);
+    s.check(&[(keep, 3000), (b, 40 * 4096)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reopened_store_counts_free_space_as_released_until_reserved() {
+    let _guard = no_spawn();
+    let dir = temp_dir("reopen-release");
+    let mut s = open(&dir);
+    let a = s.alloc_pages(64).unwrap();
+    s.write(a, 4096).unwrap().fill(1);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free_pages(a, 64).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    drop(s);
+    // Which free pages the last session punched is not recorded: all count as released.
+    let mut s = open(&dir);
+    let r = s.check(&[]).unwrap();
+    assert_eq!(r.bytes_released, r.bytes_free);
+    let b = s.alloc_pages(64).unwrap();
+    s.write(b, 64 * 4096).unwrap().fill(2);
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    let r = s.check(&[(b, 64 * 4096)]).unwrap();
+    assert!(r.bytes_released < r.bytes_free || r.bytes_free == 0, "{r:?}");
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.read(b, 64 * 4096).unwrap(), &[2; 64 * 4096][..]);
     fs::remove_dir_all(&dir).unwrap();
 }
