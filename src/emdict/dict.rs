@@ -196,6 +196,9 @@ where
         self.raw.store.writable()?;
         let (k, v) = (k.bytes(), v.bytes());
         let h = self.raw.hash(k);
+        if self.raw.append_if_absent(h, k, v)? {
+            return Ok(None);
+        }
         match self.raw.find(h, k)? {
             Some(found) => {
                 let old = self.decode_value(&found)?;
