@@ -15,8 +15,10 @@ one or more runs each, the median ratio over the runs is drawn. `dict` writes do
 (emds over LMDB, redb and HashMap per phase); `list` writes docs/img/list-ratios.svg (EmList over
 LMDB and Vec, EmVec over Vec, per phase). `dict-table` and `list-table` print the ratios per run.
 
-    python3 scripts/charts.py dict docs/bench/dict-u64*.json --out docs/img
-    python3 scripts/charts.py list docs/bench/list-100m*.json --out docs/img
+    python3 scripts/charts.py dict docs/bench/dict-u64-*.json --out docs/img
+    python3 scripts/charts.py list docs/bench/list-100m-*.json --out docs/img
+
+scripts/bench-charts.sh reruns those benchmarks (3 runs each) and redraws both charts in one step.
 
 `bar_chart` is generic: other benchmarks can add a subcommand that feeds it their ratio tables.
 """
@@ -452,7 +454,7 @@ def dict_chart(paths, out):
     k = len(DICT_PHASES)
     values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(DICT_BASES))]
     svg = ratio_chart(
-        "EmDict, 10 M random u64 -> u64: emds rate / other engine's rate",
+        "EmDict, random u64 -> u64: emds rate / other engine's rate",
         f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- dict --json ...",
         [label for label, _ in DICT_PHASES],
         [f"emds / {b}" for b in DICT_BASES],
