@@ -102,3 +102,26 @@ fn a_write_does_not_give_a_damaged_bucket_page_a_valid_checksum() {
     d.close().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression: `reserve` (and a large `extend`, which reserves) split
+/// committed buckets by reading their entries into new pages without
+/// verifying the old page, so the commit gave a damaged page's bytes a
+/// valid checksum. Now the split of that bucket is `Corrupted`, and
+/// `check()` still finds the damage after a flush.
+#[test]
+fn a_reservation_does_not_give_a_damaged_bucket_page_a_valid_checksum() {
+    let (dir, pages) = build("bucket-sums-reserve");
+    let p = pages[pages.len() / 3];
+    flip_last_byte(&dir, p);
+    let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir).unwrap();
+    let r = d.reserve(1_000_000);
+    assert!(is_checksum_mismatch_at(&r, p), "reserve gave {r:?}");
+    assert_eq!(d.len() as u64, ENTRIES);
+    let r = d.extend((ENTRIES..ENTRIES + 200_000).map(|k| (k, vec![1])));
+    assert!(is_checksum_mismatch_at(&r, p), "extend gave {r:?}");
+    d.flush().unwrap();
+    let r = d.check();
+    assert!(is_checksum_mismatch_at(&r, p), "after the flush, check gave {r:?}");
+    d.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
