@@ -1,5 +1,5 @@
 //! EmDict against `std::collections::HashMap`: random operation sequences
-//! (insert, get, remove, update, clear, flush, close and reopen) with `u64`,
+//! (insert, extend, reserve, get, remove, update, clear, flush, close and reopen) with `u64`,
 //! `String`, `Vec<u8>` and struct keys, empty and large values, ending with
 //! `check()`. Every sequence prints its seed; rerun one with `EMDS_SEED=<seed>`.
 
@@ -87,9 +87,24 @@ where
     for step in 0..steps {
         let k = key(&mut rng);
         match rng.below(1000) {
-            0..=449 => {
+            0..=439 => {
                 let v = value(&mut rng);
                 assert_eq!(d.insert(k.clone(), v.clone()).unwrap(), model.insert(k, v), "seed {seed} step {step}");
+            }
+            440..=449 => {
+                // A batch of pairs, keys possibly repeated: the later pair wins.
+                let mut pairs = vec![(k, value(&mut rng))];
+                let most = if rng.below(10) == 0 { 2000 } else { 20 };
+                for _ in 0..rng.below(most) {
+                    let k = if rng.below(4) == 0 {
+                        pairs[rng.below(pairs.len() as u64) as usize].0.clone()
+                    } else {
+                        key(&mut rng)
+                    };
+                    pairs.push((k, value(&mut rng)));
+                }
+                d.extend(pairs.clone()).unwrap();
+                model.extend(pairs);
             }
             450..=649 => assert_eq!(d.get(&k).unwrap().as_ref(), model.get(&k), "seed {seed} step {step}: get"),
             650..=699 => assert_eq!(d.contains_key(&k).unwrap(), model.contains_key(&k), "seed {seed} step {step}"),
@@ -127,6 +142,7 @@ where
             995..=997 => {
                 compare(&d, &model, seed);
             }
+            998 => d.reserve(rng.below(20_000) as usize).unwrap(),
             _ => {
                 if rng.below(4) == 0 {
                     d.clear().unwrap();

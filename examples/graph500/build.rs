@@ -50,6 +50,9 @@ pub struct Phase {
     pub joining: Duration,
     /// The helper threads' time runnable but waiting for a CPU.
     pub helpers_wait: Duration,
+    /// Bytes the process caused to be written to storage during the phase (`/proc/self/io`):
+    /// pages written back and dirtied again count each time.
+    pub written: u64,
 }
 
 impl Phase {
@@ -117,6 +120,7 @@ struct Clock {
     wall: Instant,
     cpu: Duration,
     sched: (Duration, Duration),
+    written: u64,
     /// What the phase's helper threads waited for, added up by the phase.
     helpers: FillWait,
 }
@@ -129,6 +133,7 @@ impl Clock {
             wall: Instant::now(),
             cpu: sys::cpu_time(),
             sched: sys::thread_sched(),
+            written: sys::io_bytes().1,
             helpers: FillWait::default(),
         }
     }
@@ -137,6 +142,7 @@ impl Clock {
         let cpu = sys::cpu_time();
         self.anon = self.anon.max(sys::rss_anon());
         let sched = sys::thread_sched();
+        let written = sys::io_bytes().1;
         let p = Phase {
             name,
             wall: self.wall.elapsed(),
@@ -145,22 +151,25 @@ impl Clock {
             main_wait: sched.1.saturating_sub(self.sched.1),
             joining: self.helpers.joining,
             helpers_wait: self.helpers.helpers_cpu_wait,
+            written: written.saturating_sub(self.written),
         };
         println!(
-            "  {:<10} {:>8.2} s wall {:>8.2} s CPU; main thread {:>8.2} s waiting for a CPU, {:>8.2} s for helper threads, {:>8.2} s blocked; helpers {:>8.2} s waiting for a CPU",
+            "  {:<10} {:>8.2} s wall {:>8.2} s CPU; main thread {:>8.2} s waiting for a CPU, {:>8.2} s for helper threads, {:>8.2} s blocked; helpers {:>8.2} s waiting for a CPU; {:>7.0} MiB written",
             p.name,
             p.wall.as_secs_f64(),
             p.cpu.as_secs_f64(),
             p.main_wait.as_secs_f64(),
             p.joining.as_secs_f64(),
             p.blocked().as_secs_f64(),
-            p.helpers_wait.as_secs_f64()
+            p.helpers_wait.as_secs_f64(),
+            p.written as f64 / (1u64 << 20) as f64
         );
         self.helpers = FillWait::default();
         self.phases.push(p);
         self.wall = Instant::now();
         self.cpu = cpu;
         self.sched = sched;
+        self.written = written;
     }
 }
 

@@ -197,9 +197,10 @@ impl Run {
             if let Some((cpu_need, disk_need)) = self.build_needs() {
                 let _ = writeln!(
                     s,
-                    "           on {} cores the build needs {cpu_need:.1} s of CPU and {disk_need:.1} s of disk ({:.0} MiB written): {verdict}",
+                    "           on {} cores the build needs {cpu_need:.1} s of CPU and {disk_need:.1} s of disk ({:.0} MiB written): {verdict}; its CPU keeps up with a disk of up to {:.0} MiB/s of store",
                     b.cores,
-                    self.disk_bytes_written() as f64 / MIB
+                    self.disk_bytes_written() as f64 / MIB,
+                    self.disk_total() as f64 / MIB / cpu_need.max(1e-9)
                 );
             } else {
                 let _ = writeln!(s, "           {verdict}");
@@ -422,6 +423,11 @@ impl Run {
                 ph.raw(p.name, format!("[{}, {}]", p.joining.as_secs_f64(), p.helpers_wait.as_secs_f64()));
             }
             bo.raw("phases_joining_helperscpuwait_s", ph.finish());
+            let mut ph = Obj::default();
+            for p in &b.phases {
+                ph.n(p.name, p.written as f64);
+            }
+            bo.raw("phases_io_written_bytes", ph.finish());
             o.raw("build", bo.finish());
         }
         o.n("reopen_s", self.reopen.as_secs_f64());

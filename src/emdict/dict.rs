@@ -12,6 +12,7 @@ use crate::alloc::{CheckReport, Kind, Store};
 use crate::error::Result;
 use crate::options::OpenOptions;
 
+use super::batch::Batch;
 use super::bucket::Stored;
 use super::encode::{Encoded, decode};
 use super::iter::{Drain, Iter, Keys, RawIter, Values, decode_key, decode_value};
@@ -206,20 +207,6 @@ where
                 self.raw.put_new(h, k, v)?;
                 Ok(None)
             }
-        }
-    }
-
-    /// Inserts like [`insert`](EmDict::insert) but does not decode the value
-    /// it replaces.
-    fn put(&mut self, key: &K, value: &V) -> Result<()> {
-        let k = Encoded::new("key", key)?;
-        let v = Encoded::new("value", value)?;
-        self.raw.store.writable()?;
-        let (k, v) = (k.bytes(), v.bytes());
-        let h = self.raw.hash(k);
-        match self.raw.find(h, k)?.map(|f| f.loc) {
-            Some(loc) => self.raw.replace(h, loc, k, v),
-            None => self.raw.put_new(h, k, v),
         }
     }
 
@@ -509,9 +496,18 @@ where
 
     /// Inserts every pair of `iter`, later pairs replacing earlier ones.
     ///
+    /// This is the fast way to load many pairs: they are encoded in batches
+    /// (of up to a million pairs or 64 MiB), and each batch is inserted
+    /// bucket by bucket, so a bucket page is visited once per batch rather
+    /// than once per pair. Room for the pairs the iterator announces
+    /// (`size_hint`) is made at once, as [`reserve`](EmDict::reserve) does.
+    ///
     /// # Errors
     ///
-    /// As [`insert`](EmDict::insert); the pairs before the failing one stay inserted.
+    /// As [`insert`](EmDict::insert). If a pair fails to serialize, every
+    /// pair before it is inserted and none after it. If inserting fails
+    /// (a full disk), the pairs of the batches before stay inserted and so
+    /// may some pairs of the failing batch; the dict is consistent either way.
     ///
     /// # Examples
     ///
@@ -521,8 +517,9 @@ where
     /// let dir = std::env::temp_dir().join(format!("emds-doc-extend-{}", std::process::id()));
     /// let mut d: EmDict<u64, u64> = EmDict::open(&dir)?;
     /// d.extend((0..100).map(|i| (i, i * i)))?;
+    /// d.extend([(9, 0), (9, 1)])?; // the later pair wins
     /// assert_eq!(d.len(), 100);
-    /// assert_eq!(d.get(&9)?, Some(81));
+    /// assert_eq!(d.get(&9)?, Some(1));
     /// # drop(d);
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), emds::Error>(())
@@ -531,10 +528,57 @@ where
     where
         I: IntoIterator<Item = (K, V)>,
     {
-        for (k, v) in iter {
-            self.put(&k, &v)?;
+        let mut iter = iter.into_iter();
+        let mut batch = Batch::default();
+        while let Some((key, value)) = iter.next() {
+            let encoded = Encoded::new("key", &key).and_then(|k| Ok((k, Encoded::new("value", &value)?)));
+            let (k, v) = match encoded {
+                Ok(kv) => kv,
+                Err(e) => {
+                    self.raw.put_batch(&mut batch, 0)?;
+                    return Err(e);
+                }
+            };
+            let k = k.bytes();
+            batch.push(self.raw.hash(k), k, v.bytes());
+            if batch.is_full() {
+                self.raw.put_batch(&mut batch, iter.size_hint().0)?;
+            }
         }
-        Ok(())
+        self.raw.put_batch(&mut batch, 0)
+    }
+
+    /// Prepares for `additional` more entries, as `HashMap::reserve` does:
+    /// makes the bucket pages they will need now, so that inserting them
+    /// does not split buckets over and over. A hint: the dict grows past it
+    /// as needed, and a reservation of no more pages than the dict has does
+    /// nothing. The entry size is estimated from the entries already stored;
+    /// in an empty dict the pages are made at the next insertion, sized by
+    /// its entry. Pre-made buckets are at most 2^26 (256 GiB of pages).
+    ///
+    /// # Errors
+    ///
+    /// `ReadOnly`; `Full` or `Io` if the disk has no room for the pages
+    /// (the pages reserved before that stay in the store, free for later use).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::EmDict;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emds-doc-reserve-{}", std::process::id()));
+    /// let mut d: EmDict<u64, u64> = EmDict::open(&dir)?;
+    /// d.reserve(100_000)?;
+    /// for i in 0..100_000 {
+    ///     d.insert(i, i)?;
+    /// }
+    /// assert_eq!(d.len(), 100_000);
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        self.raw.reserve(additional as u64)
     }
 
     /// The number of entries: exact, O(1).

@@ -190,6 +190,15 @@ impl Directory {
         self.resize_pages();
     }
 
+    /// Makes a directory of depth `depth` whose entry `i` is `entries[i]`
+    /// (`2^depth` of them), for the first buckets of an empty dict.
+    pub(crate) fn init_with(&mut self, depth: u32, entries: Vec<u64>) {
+        debug_assert_eq!(entries.len(), 1 << depth);
+        self.entries = entries;
+        self.depth = depth;
+        self.resize_pages();
+    }
+
     /// Makes a one-entry directory for the first bucket.
     pub(crate) fn init(&mut self, addr: u64) {
         self.entries = vec![addr];

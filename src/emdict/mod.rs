@@ -17,6 +17,7 @@
 //! # Ok::<(), emds::Error>(())
 //! ```
 
+mod batch;
 mod bucket;
 mod dict;
 mod directory;

@@ -39,7 +39,7 @@ pub(crate) struct Size {
 
 impl Size {
     #[inline]
-    fn new(klen: usize, vlen: usize) -> Size {
+    pub(crate) fn new(klen: usize, vlen: usize) -> Size {
         Size { klen, vlen, inline: varint_len(klen as u64) + klen + vlen <= MAX_INLINE }
     }
 
@@ -99,6 +99,10 @@ pub(crate) struct Found<'a> {
     pub stored: Stored<'a>,
 }
 
+/// The deepest directory that a reservation makes at once (2^26 buckets,
+/// 256 GiB of pages); a larger dict grows past it by splitting as usual.
+const MAX_RESERVE_DEPTH: u32 = 26;
+
 /// Bucket pages, and out-of-line objects as (address, length).
 type Reachable = (Vec<u64>, Vec<(u64, u64)>);
 
@@ -113,6 +117,9 @@ pub(crate) struct RawDict {
     seed: u64,
     /// Bucket pages allocated since the last commit: their checksums are set at commit.
     touched: HashSet<u64>,
+    /// Entries reserved (`reserve`) while the dict was empty, so of a size
+    /// not known yet: the buckets are made at the next insertion.
+    pending_reserve: u64,
     /// Test hook: the hash is ANDed with this, to force collisions.
     #[cfg(test)]
     pub hash_mask: u64,
@@ -182,6 +189,7 @@ impl RawDict {
             bucket_pages: r.bucket_pages,
             objects: r.objects,
             touched: HashSet::new(),
+            pending_reserve: 0,
             #[cfg(test)]
             hash_mask: u64::MAX,
         })
@@ -404,10 +412,13 @@ impl RawDict {
     /// Inserts an entry whose key is known to be absent.
     pub(crate) fn put_new(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
+        let size = Size::new(key.len(), value.len());
+        if self.pending_reserve != 0 {
+            self.reserve_sized(0, size)?;
+        }
         if self.dir.entries.is_empty() {
             self.first_bucket()?;
         }
-        let size = Size::new(key.len(), value.len());
         loop {
             let idx = self.index(h);
             let head = self.make_writable(idx)?;
@@ -523,6 +534,163 @@ impl RawDict {
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
+    }
+
+    /// Prepares for `additional` more entries: makes enough buckets at once
+    /// that loading them does not split buckets over and over (see
+    /// [`reserve_sized`](Self::reserve_sized)). The size of an entry is
+    /// estimated from a few buckets; in an empty dict, where there is none
+    /// to look at, the buckets are made at the next insertion.
+    pub(crate) fn reserve(&mut self, additional: u64) -> Result<()> {
+        self.store.writable()?;
+        if self.len == 0 {
+            self.pending_reserve = self.pending_reserve.max(additional);
+            return Ok(());
+        }
+        let per_entry = self.sampled_footprint()?;
+        self.reserve_for(self.len.saturating_add(additional), per_entry, None)
+    }
+
+    /// Reserves room for `more` entries beyond those in the dict (and any
+    /// pending reservation), of about `size` each.
+    pub(crate) fn reserve_sized(&mut self, more: u64, size: Size) -> Result<()> {
+        let total = self.len.saturating_add(more).saturating_add(std::mem::take(&mut self.pending_reserve));
+        let width = slot_width(size.klen, size.vlen).filter(|_| size.inline);
+        let per_entry = width.map_or(footprint(size.len()), |w| (1 + w).min(footprint(size.len())));
+        self.reserve_for(total, per_entry, width)
+    }
+
+    /// The mean bytes per entry (tag, length and data) in up to 8 buckets
+    /// spread over the directory.
+    fn sampled_footprint(&self) -> Result<usize> {
+        let n = self.dir.entries.len();
+        let (mut entries, mut bytes) = (0, 0);
+        for i in 0..8 {
+            let b = self.bucket(self.dir.entries[i * n / 8])?;
+            entries += b.len();
+            bytes += PAGE - HEADER - b.free();
+        }
+        Ok(bytes.div_ceil(entries.max(1)).max(1))
+    }
+
+    /// Makes the buckets that `total` entries of `per_entry` bytes need:
+    /// `2^d` of depth `d`, the least depth at which one-page buckets would be
+    /// at most 90% full on average (random keys then overflow a few buckets,
+    /// which split as usual), at most [`MAX_RESERVE_DEPTH`]. Nothing is done
+    /// if the dict has that many bucket pages already; otherwise every
+    /// shallower bucket is split to depth `d` in one pass, and an empty dict
+    /// gets `2^d` empty buckets at once, their pages contiguous in hash order,
+    /// with fixed-width slots of `width` bytes if given. A bucket split fails
+    /// without changing it (a full disk); the buckets split before it stay
+    /// split (a valid state).
+    fn reserve_for(&mut self, total: u64, per_entry: usize, width: Option<usize>) -> Result<()> {
+        let per_page = ((PAGE - HEADER) / per_entry.max(1)).max(1) as u64;
+        let buckets = total.saturating_mul(10).div_ceil(per_page * 9);
+        let depth = buckets.next_power_of_two().trailing_zeros().min(MAX_RESERVE_DEPTH);
+        if depth == 0 || self.bucket_pages >= 1 << depth {
+            return Ok(());
+        }
+        if self.dir.entries.is_empty() {
+            return self.fresh_buckets(depth, width);
+        }
+        while self.dir.depth < depth {
+            self.dir.double();
+        }
+        let mut idx = 0;
+        while idx < self.dir.entries.len() {
+            let (_, d, _, count) = self.span(idx)?;
+            if d < depth {
+                self.split_to(idx, depth)?;
+            }
+            idx += count;
+        }
+        Ok(())
+    }
+
+    /// Makes the first buckets of an empty dict: `2^depth` empty ones, in
+    /// runs of contiguous pages.
+    #[cold]
+    fn fresh_buckets(&mut self, depth: u32, width: Option<usize>) -> Result<()> {
+        const RUN: u64 = 1 << 14;
+        let count = 1u64 << depth;
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut made = 0;
+        while made < count {
+            let n = RUN.min(count - made);
+            match self.store.alloc_pages(n) {
+                Ok(a) => runs.push((a, n)),
+                Err(e) => {
+                    for (a, n) in runs {
+                        self.store.free_pages(a, n)?;
+                    }
+                    return Err(e);
+                }
+            }
+            made += n;
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        for (start, n) in runs {
+            for p in 0..n {
+                let addr = start + p * PAGE as u64;
+                BucketMut::new(self.store.write(addr, PAGE)?).init(depth, 0, width);
+                self.touched.insert(addr);
+                entries.push(addr);
+            }
+        }
+        self.bucket_pages += count;
+        self.dir.init_with(depth, entries);
+        Ok(())
+    }
+
+    /// Splits the bucket at directory index `idx` into `2^(depth - d)`
+    /// buckets of depth `depth` (its own depth `d` is less, and `depth` at
+    /// most the directory's), in one pass over its entries: new pages are
+    /// filled, then the old ones freed.
+    #[cold]
+    fn split_to(&mut self, idx: usize, depth: u32) -> Result<()> {
+        let (head, d, start, count) = self.span(idx)?;
+        let pages = self.chain(head)?;
+        let copies = self.copy_pages(&pages)?;
+        let ents = self.entries_of(&copies, &pages)?;
+        let parts = 1usize << (depth - d);
+        let part_of = |h: u64| ((h << d) >> (64 - (depth - d))) as usize;
+        let mut groups: Vec<Vec<&Ent<'_>>> = (0..parts).map(|_| Vec::new()).collect();
+        for e in &ents {
+            groups[part_of(e.hash)].push(e);
+        }
+        let mut made: Vec<Vec<u64>> = Vec::with_capacity(parts);
+        let mut filled = Ok(());
+        for group in &groups {
+            let width = choose_width(group.iter().map(|e| e.size));
+            match self.new_page(depth, 0, width) {
+                Ok(p) => made.push(vec![p]),
+                Err(e) => {
+                    filled = Err(e);
+                    break;
+                }
+            }
+            let chain = made.last_mut().expect("just pushed");
+            for e in group {
+                filled = filled.and_then(|()| self.push(chain, depth, e));
+            }
+            if filled.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = filled {
+            for p in made.into_iter().flatten() {
+                self.free_page(p)?;
+            }
+            return Err(e);
+        }
+        for &p in &pages {
+            self.free_page(p)?;
+        }
+        let per = count / parts;
+        for (i, chain) in made.iter().enumerate() {
+            self.dir.set_range(start + i * per, per, chain[0]);
+        }
+        Ok(())
     }
 
     fn copy_pages(&self, pages: &[u64]) -> Result<Vec<Vec<u8>>> {

@@ -128,15 +128,43 @@ fn fail_allocations(name: &str, mask: u64, sizes: &[usize], steps: usize) {
             raw_mut(&mut d).store.fail_alloc_after = Some(rng.below(4));
         }
         match rng.below(100) {
-            0..60 => match d.insert(k, v.clone()) {
+            0..55 => match d.insert(k, v.clone()) {
                 Ok(old) => assert_eq!(old, model.insert(k, v), "{what}: insert"),
                 Err(crate::Error::Full { .. }) => same(&d, &model, &format!("{what}: after a failed insert")),
                 Err(e) => panic!("{what}: insert: {e}"),
             },
-            60..95 => match d.remove(&k) {
+            55..60 => {
+                let pairs: Vec<(u64, Vec<u8>)> = (0..1 + rng.below(40))
+                    .map(|i| (rng.below(700), vec![i as u8; sizes[rng.below(sizes.len() as u64) as usize]]))
+                    .collect();
+                match d.extend(pairs.clone()) {
+                    Ok(()) => model.extend(pairs),
+                    Err(crate::Error::Full { .. }) => {
+                        // Some pairs may be in (the pairs of one key in order): each
+                        // key has its old value or one of its new ones.
+                        for &(k, _) in &pairs {
+                            let got = d.get(&k).unwrap();
+                            let new = pairs.iter().any(|(pk, pv)| *pk == k && got.as_ref() == Some(pv));
+                            assert!(new || got == model.get(&k).cloned(), "{what}: key {k}");
+                            match got {
+                                Some(v) => model.insert(k, v),
+                                None => model.remove(&k),
+                            };
+                        }
+                        same(&d, &model, &format!("{what}: after a failed extend"));
+                    }
+                    Err(e) => panic!("{what}: extend: {e}"),
+                }
+            }
+            60..93 => match d.remove(&k) {
                 Ok(old) => assert_eq!(old, model.remove(&k), "{what}: remove"),
                 Err(crate::Error::Full { .. }) => same(&d, &model, &format!("{what}: after a failed remove")),
                 Err(e) => panic!("{what}: remove: {e}"),
+            },
+            93..95 => match d.reserve(rng.below(5000) as usize) {
+                Ok(()) => {}
+                Err(crate::Error::Full { .. }) => same(&d, &model, &format!("{what}: after a failed reserve")),
+                Err(e) => panic!("{what}: reserve: {e}"),
             },
             95..99 => match d.flush() {
                 Ok(()) => flushed = model.clone(),
@@ -311,6 +339,75 @@ fn a_forged_deep_directory_is_rejected_before_any_large_allocation() {
     });
     expect_corrupted(EmDict::open(&dir), "directory page");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `extend` in several batches, with keys repeated inside a batch and across
+/// batches, into a dict that already has entries: the later pair wins, the
+/// dict reserves buckets for the announced pairs, and everything checks.
+#[test]
+fn batches_insert_in_order_across_batch_boundaries() {
+    use super::batch::Batch;
+    let dir = temp_dir("batches");
+    let mut d: EmDict<u64, u64> = EmDict::open_with(&dir, OpenOptions::new().durable(false)).unwrap();
+    let mut model = HashMap::new();
+    for i in 0..500u64 {
+        d.insert(i, i).unwrap();
+        model.insert(i, i);
+    }
+    let raw = raw_mut(&mut d);
+    let mut batch = Batch::default();
+    let mut rng = Rng(7);
+    for round in 0..5u64 {
+        for _ in 0..20_000 {
+            let (k, v) = (rng.below(60_000), rng.next());
+            let (kb, vb) = (postcard::to_allocvec(&k).unwrap(), postcard::to_allocvec(&v).unwrap());
+            batch.push(raw.hash(&kb), &kb, &vb);
+            model.insert(k, v);
+        }
+        raw.put_batch(&mut batch, (4 - round as usize) * 20_000).unwrap();
+        assert_eq!(batch.len(), 0);
+    }
+    // Announced room for 100,500 entries at once: no bucket was split twice.
+    assert!(raw.bucket_pages() >= 512, "{} bucket pages", raw.bucket_pages());
+    assert_eq!(d.len(), model.len());
+    for (k, v) in &model {
+        assert_eq!(d.get(k).unwrap(), Some(*v));
+    }
+    d.check().unwrap();
+    d.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `reserve` on an empty dict makes its buckets at the first insertion,
+/// sized for that entry; on a full dict it splits every bucket in one pass;
+/// with colliding hashes it leaves chains. The dict checks after each.
+#[test]
+fn reserve_makes_the_buckets_at_once() {
+    for mask in [u64::MAX, 0xffff_0000_0000_0000, 0] {
+        let dir = temp_dir(&format!("reserve-{mask:x}"));
+        let mut d: EmDict<u64, u64> = EmDict::open_with(&dir, OpenOptions::new().durable(false)).unwrap();
+        raw_mut(&mut d).hash_mask = mask;
+        d.reserve(50_000).unwrap();
+        assert_eq!(raw_mut(&mut d).bucket_pages(), 0, "nothing is made before the size is known");
+        d.insert(1, 1).unwrap();
+        let made = raw_mut(&mut d).bucket_pages();
+        // (1, 1) takes a 4-byte slot and a tag: 814 a page, at most 90% full on average.
+        let per_page = (4096 - 24) / 5;
+        let fits = |buckets: u64| buckets * per_page * 9 / 10 >= 50_000;
+        assert!(made.is_power_of_two() && fits(made) && !fits(made / 2), "{made} buckets for 50,000 pairs");
+        for i in 0..3000u64 {
+            d.insert(i, i + 1).unwrap();
+        }
+        d.check().unwrap();
+        d.reserve(200_000).unwrap();
+        assert!(raw_mut(&mut d).bucket_pages() >= made, "mask {mask:#x}");
+        d.check().unwrap();
+        for i in 0..3000u64 {
+            assert_eq!(d.get(&i).unwrap(), Some(i + 1), "mask {mask:#x}");
+        }
+        d.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// The fast paths for fixed-width pages (`get` without a `Loc`, iteration

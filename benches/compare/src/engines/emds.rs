@@ -42,6 +42,15 @@ impl<K: Datum, V: Datum> Engine<K, V> for Emds<K, V> {
         Ok(())
     }
 
+    /// `EmDict::extend`, which batches the pairs by bucket and reserves
+    /// room for all of them (the slice's size hint).
+    fn load_bulk(&mut self, items: &[(K, V)]) -> Res<()> {
+        let dict = self.dict_mut()?;
+        dict.extend(items.iter().copied())?;
+        dict.flush()?;
+        Ok(())
+    }
+
     fn close(&mut self) -> Res<()> {
         if let Some(dict) = self.dict.take() {
             dict.close()?;

@@ -26,6 +26,12 @@ impl<K: Datum, V: Datum> Engine<K, V> for MemMap<K, V> {
         Ok(())
     }
 
+    /// `HashMap::extend`, which reserves room for the slice's size hint first.
+    fn load_bulk(&mut self, items: &[(K, V)]) -> Res<()> {
+        self.map.extend(items.iter().copied());
+        Ok(())
+    }
+
     fn close(&mut self) -> Res<()> {
         Ok(())
     }

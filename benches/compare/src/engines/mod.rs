@@ -22,8 +22,14 @@ pub trait Engine<K: Datum, V: Datum>: Sized {
 
     /// Creates an empty store in `dir`, an empty directory that is its alone.
     fn create(dir: &Path) -> Res<Self>;
-    /// Inserts every pair and makes them durable.
+    /// Inserts every pair, one call per pair, and makes them durable.
     fn load(&mut self, items: &[(K, V)]) -> Res<()>;
+    /// Inserts every pair through the engine's own bulk path (what its user
+    /// would reach for to load many pairs), and makes them durable. The
+    /// default is [`Engine::load`], for engines whose natural bulk path it is.
+    fn load_bulk(&mut self, items: &[(K, V)]) -> Res<()> {
+        self.load(items)
+    }
     /// Closes the store, releasing its files and maps.
     fn close(&mut self) -> Res<()>;
     /// Opens again what [`Engine::close`] closed.
