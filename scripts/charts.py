@@ -10,6 +10,16 @@ and docs/img/graph500-rates.svg (TEPS and PageRank edges per second, emds beside
 `graph500-build` draws docs/img/graph500-build.svg from build outputs (walk runs or `--build-only`
 runs): CPU seconds per GiB of store over the cores beside the disk's seconds per GiB;
 `graph500-build-table` prints the build table alone.
+`dict` and `list` read the `--json` outputs of benches/compare (`dict --workload u64`, `list`):
+one or more runs each, the median ratio over the runs is drawn. `dict` writes docs/img/dict-ratios.svg
+(emds over LMDB, redb and HashMap per phase); `list` writes docs/img/list-ratios.svg (EmList over
+LMDB and Vec, EmVec over Vec, per phase). `dict-table` and `list-table` print the ratios per run.
+
+    python3 scripts/charts.py dict docs/bench/dict-u64-*.json --out docs/img
+    python3 scripts/charts.py list docs/bench/list-100m-*.json --out docs/img
+
+scripts/bench-charts.sh reruns those benchmarks (3 runs each) and redraws both charts in one step.
+
 `bar_chart` is generic: other benchmarks can add a subcommand that feeds it their ratio tables.
 """
 
@@ -300,9 +310,216 @@ def graph500_build(paths, out):
     print(path)
 
 
+def ratio_chart(title, subtitle, groups, series, values, refs=(), width=900, height=420):
+    """An SVG grouped bar chart of ratios on a log scale: each bar grows from 1x, up when the
+    ratio is above 1 (faster), down when below. values[s][g] is a ratio or None.
+    refs are (ratio, label) dashed reference lines."""
+    left, right, top, bottom = 60, 20, 62, 78
+    pw, ph = width - left - right, height - top - bottom
+    vals = [v for row in values for v in row if v] + [r[0] for r in refs] + [1.0]
+    lo = 10 ** math.floor(math.log10(min(vals)) - 1e-9)
+    hi = 10 ** math.ceil(math.log10(max(vals)) + 1e-9)
+    y = lambda v: top + ph - ph * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{esc(title)}</text>',
+        f'<text x="{width / 2}" y="42" text-anchor="middle" fill="#444">{esc(subtitle)}</text>',
+    ]
+    decade = lo
+    while decade <= hi * 1.0001:
+        for m in (1, 2, 5):
+            v = decade * m
+            if v > hi * 1.0001:
+                break
+            dark = m == 1
+            out.append(
+                f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                f'stroke="{"#ccc" if dark else "#eee"}"/>'
+            )
+            out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}x</text>')
+        decade *= 10
+    out.append(
+        f'<text x="14" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2})">'
+        "rate ratio, log scale (above 1x: emds faster)</text>"
+    )
+    gw = pw / max(len(groups), 1)
+    bw = gw * 0.8 / max(len(series), 1)
+    for gi, g in enumerate(groups):
+        gx = left + gi * gw + gw * 0.1
+        for si in range(len(series)):
+            v = values[si][gi]
+            if not v:
+                continue
+            x = gx + si * bw
+            y0, y1 = sorted((y(1.0), y(v)))
+            out.append(
+                f'<rect x="{x:.1f}" y="{y0:.1f}" width="{bw * 0.92:.1f}" height="{max(y1 - y0, 1):.1f}" '
+                f'fill="{PALETTE[si % len(PALETTE)]}"/>'
+            )
+            ty = y(v) - 4 if v >= 1 else y(v) + 13
+            label = f"{v:.2f}x" if v < 10 else f"{v:.1f}x"
+            out.append(
+                f'<text x="{x + bw * 0.46:.1f}" y="{ty:.1f}" text-anchor="middle" font-size="11">{esc(label)}</text>'
+            )
+        out.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{top + ph + 18}" text-anchor="middle">{esc(g)}</text>')
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(1.0):.1f}" y2="{y(1.0):.1f}" stroke="black"/>')
+    for rv, label in refs:
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{y(rv):.1f}" y2="{y(rv):.1f}" stroke="#c00" '
+            f'stroke-dasharray="5,4"/>'
+        )
+        out.append(f'<text x="{left + pw - 4}" y="{y(rv) - 4:.1f}" text-anchor="end" fill="#c00">{esc(label)}</text>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>')
+    lx = left
+    for si, s in enumerate(series):
+        out.append(f'<rect x="{lx}" y="{height - 26}" width="12" height="12" fill="{PALETTE[si % len(PALETTE)]}"/>')
+        out.append(f'<text x="{lx + 16}" y="{height - 16}">{esc(s)}</text>')
+        lx += 24 + 7 * len(s)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def compare_runs(paths):
+    """The benches/compare JSON runs in `paths`, oldest first."""
+    return sorted((json.load(open(p)) for p in paths), key=lambda r: r.get("unix_time", 0))
+
+
+def metric(result, name):
+    """The value of the metric `name` of one engine's result, or None."""
+    for m in result["metrics"]:
+        if m["name"] == name:
+            return m["value"]
+    return None
+
+
+def engine(section, name):
+    return next((r for r in section["results"] if r["engine"] == name), None)
+
+
+def compare_ratios(runs, rows):
+    """rows: (group label, section index, engine, metric, baseline engine). Returns per row the
+    list of ratios engine/baseline over the runs (runs missing either side are skipped)."""
+    out = []
+    for _, si, eng, name, base in rows:
+        vals = []
+        for r in runs:
+            if si >= len(r["sections"]):
+                continue
+            sec = r["sections"][si]
+            a, b = engine(sec, eng), engine(sec, base)
+            va, vb = (metric(a, name) if a else None), (metric(b, name) if b else None)
+            if va is not None and vb:
+                vals.append(va / vb)
+        out.append(vals)
+    return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+DICT_PHASES = [
+    ("load + commit", "load + durable commit"),
+    ("get present", "get present"),
+    ("get absent", "get absent"),
+    ("iterate", "iterate"),
+    ("remove half", "remove half + durable commit"),
+    ("cold get", "get cold (after cache drop)"),
+]
+DICT_BASES = ["LMDB", "redb", "HashMap"]
+
+
+def dict_rows():
+    return [(label, 0, "emds", name, base) for base in DICT_BASES for label, name in DICT_PHASES]
+
+
+def compare_label(runs):
+    """Which runs a chart shows: count, n, machine."""
+    r = runs[-1]
+    m = r.get("machine", {})
+    text = f"{len(runs)} run{'s' if len(runs) != 1 else ''}, n = {r['n']:,}, {m.get('cores', '?')} cores"
+    loads = [x["machine"]["load_average"][0] for x in runs if "load_average" in x.get("machine", {})]
+    return text + (f", load {min(loads):.1f}-{max(loads):.1f}" if loads else "")
+
+
+def dict_chart(paths, out):
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, dict_rows())
+    k = len(DICT_PHASES)
+    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(DICT_BASES))]
+    svg = ratio_chart(
+        "EmDict, random u64 -> u64: emds rate / other engine's rate",
+        f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- dict --json ...",
+        [label for label, _ in DICT_PHASES],
+        [f"emds / {b}" for b in DICT_BASES],
+        values,
+        refs=[(5.0, "target: gets and load 5x LMDB"), (0.5, "target: gets 0.5x HashMap")],
+    )
+    write_svg(out, "dict-ratios.svg", svg)
+
+
+# (group label, section, engine, metric, baseline): section 0 holds the (u64, u64) pairs, 1 the edges.
+LIST_ROWS = [
+    ("EmList push + flush", 0, "EmList", "append + durable flush"),
+    ("EmList scan", 0, "EmList", "scan"),
+    ("EmList random get", 0, "EmList", "get random index"),
+    ("EmVec extend + flush", 1, "EmVec", "append + durable flush"),
+    ("EmVec scan (chunks)", 1, "EmVec", "scan"),
+    ("EmVec random get", 1, "EmVec", "get random index"),
+]
+LIST_BASES = ["LMDB", "Vec"]
+
+
+def list_rows():
+    return [(label, si, eng, name, base) for base in LIST_BASES for label, si, eng, name in LIST_ROWS]
+
+
+def list_chart(paths, out):
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, list_rows())
+    k = len(LIST_ROWS)
+    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(LIST_BASES))]
+    svg = ratio_chart(
+        "EmList (u64, u64) and EmVec [u32; 2]: emds rate / baseline's rate",
+        f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- list --json ...",
+        [label for label, *_ in LIST_ROWS],
+        [f"emds / {b}" for b in LIST_BASES],
+        values,
+        refs=[(10.0, "target: EmList push 10x LMDB"), (0.8, "target: EmVec scan 0.8x Vec")],
+    )
+    write_svg(out, "list-ratios.svg", svg)
+
+
+def compare_table(paths, rows):
+    """Prints a Markdown table of each row's ratio in every run, then the median."""
+    runs = compare_runs(paths)
+    ratios = compare_ratios(runs, rows)
+    print("| phase | ratio | per run | median |")
+    print("|---|---|---|---:|")
+    for (label, _, eng, _, base), vals in zip(rows, ratios):
+        if vals:
+            per = " / ".join(f"{v:.2f}" for v in vals)
+            print(f"| {label} | {eng} / {base} | {per} | {median(vals):.2f}x |")
+
+
+def write_svg(out, name, svg):
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    with open(path, "w") as f:
+        f.write(svg)
+    print(path)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["graph500", "graph500-table", "graph500-build", "graph500-build-table"])
+    kinds = ["graph500", "graph500-table", "graph500-build", "graph500-build-table"]
+    ap.add_argument("kind", choices=kinds + ["dict", "dict-table", "list", "list-table"])
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--out", default="docs/img")
     a = ap.parse_args(argv)
@@ -314,6 +531,14 @@ def main(argv):
         graph500_build(a.inputs, a.out)
     elif a.kind == "graph500-build-table":
         build_table(a.inputs)
+    elif a.kind == "dict":
+        dict_chart(a.inputs, a.out)
+    elif a.kind == "dict-table":
+        compare_table(a.inputs, dict_rows())
+    elif a.kind == "list":
+        list_chart(a.inputs, a.out)
+    elif a.kind == "list-table":
+        compare_table(a.inputs, list_rows())
 
 
 if __name__ == "__main__":

@@ -35,18 +35,30 @@ fn varint(out: &mut Vec<u8>, x: u64) {
 #[inline]
 fn varint_long(out: &mut Vec<u8>, x: u64) {
     let n = (64 - x.leading_zeros()).div_ceil(7);
-    let mut lo = 0u64;
-    for i in 0..8 {
-        lo |= ((x >> (7 * i)) & 0x7f) << (8 * i);
-    }
+    // The low 56 bits: four 14-bit groups into 16-bit lanes, then each lane's
+    // two 7-bit groups into its two bytes.
+    let m = 0x3fff;
+    let w = (x & m) | ((x & (m << 14)) << 2) | ((x & (m << 28)) << 4) | ((x & (m << 42)) << 6);
+    let lo = (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1);
     let hi = ((x >> 56) & 0x7f) | ((x >> 63) << 8);
     let groups = u128::from(lo) | (u128::from(hi) << 64);
-    // Every byte but the last of the encoding has its high bit set.
-    let more = 0x8080_8080_8080_8080_8080_u128 & !(0x80 << (8 * (n - 1)));
     let at = out.len();
-    out.extend_from_slice(&(groups | more).to_le_bytes());
+    out.extend_from_slice(&(groups | MORE[n.min(10) as usize]).to_le_bytes());
     out.truncate(at + n as usize);
 }
+
+/// `MORE[n]`: the high bit of each of the first `n - 1` bytes, the
+/// continuation bits of an `n`-byte varint (a table: a variable shift of a
+/// `u128` costs more than the load).
+const MORE: [u128; 11] = {
+    let mut t = [0u128; 11];
+    let mut n = 2;
+    while n <= 10 {
+        t[n] = t[n - 1] | (0x80 << (8 * (n - 2)));
+        n += 1;
+    }
+    t
+};
 
 /// Appends `x` as a LEB128 varint of up to 19 bytes.
 fn varint_u128(out: &mut Vec<u8>, mut x: u128) {
@@ -280,7 +292,7 @@ macro_rules! parts {
             type Ok = ();
             type Error = Error;
 
-            #[inline]
+            #[inline(always)]
             fn $method<T: ?Sized + Serialize>(&mut self, $(_key: $key,)? value: &T) -> Result<()> {
                 value.serialize(&mut **self)
             }

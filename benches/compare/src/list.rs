@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::data::{Edge, Elem, Pair, SplitMix64, elements, fold_all, mix, sample_indices};
 use crate::engines::lmdb::LmdbSeq;
-use crate::report::{EngineResult, Metric, Section, disk_metrics, expect, repeated, timed};
+use crate::report::{EngineResult, Metric, Section, Unit, disk_metrics, expect, median, repeated, timed};
+use crate::sys::cpu_secs;
 use crate::{Config, Res, fresh_dir};
 
 /// A sequence store under test, indexed by position.
@@ -100,8 +101,10 @@ fn bench<T: Elem, S: Seq<T>>(cfg: &Config, items: &[T]) -> Res<EngineResult> {
     let mut store = S::create(&dir)?;
     let n = items.len();
 
+    let cpu = cpu_secs();
     let ((), secs) = timed(|| store.load(items))?;
     let mut load_secs = vec![secs];
+    let mut load_cpu = vec![cpu_secs() - cpu];
     if S::PERSISTENT {
         disk_metrics(&mut out, &dir, "after load", n, T::RAW)?;
     }
@@ -111,9 +114,12 @@ fn bench<T: Elem, S: Seq<T>>(cfg: &Config, items: &[T]) -> Res<EngineResult> {
             drop(store);
             let dir = fresh_dir(&cfg.dir, S::NAME)?;
             store = S::create(&dir)?;
+            let cpu = cpu_secs();
             load_secs.push(timed(|| store.load(items))?.1);
+            load_cpu.push(cpu_secs() - cpu);
         }
         out.metrics.insert(0, rate_metric("append + durable flush", n, load_secs));
+        out.value("append + durable flush: CPU ms", Unit::Millis, median(&load_cpu) * 1e3);
         drop(store);
         if !cfg.keep {
             std::fs::remove_dir_all(&dir)?;
@@ -121,6 +127,7 @@ fn bench<T: Elem, S: Seq<T>>(cfg: &Config, items: &[T]) -> Res<EngineResult> {
         return Ok(out);
     }
     out.metrics.insert(0, rate_metric("append + durable flush", n, load_secs));
+    out.value("append + durable flush: CPU ms", Unit::Millis, median(&load_cpu) * 1e3);
     let want = (n, fold_all(items));
     let secs = repeated(cfg.reps, || expect("scan (elements, checksum)", store.scan()?, want))?;
     out.rate("scan", n, secs);

@@ -78,7 +78,8 @@ fn run() -> Res<()> {
     std::fs::create_dir_all(&cfg.dir)?;
     print_preamble(cfg, &machine);
     let (sections, baselines) = run_workload(cfg)?;
-    for section in &sections {
+    // A part none of whose engines ran (`--engines emlist`) prints nothing.
+    for section in sections.iter().filter(|s| !s.results.is_empty()) {
         print_section(section, baselines);
     }
     if let Some(path) = &cfg.json {

@@ -106,6 +106,9 @@ pub struct Machine {
     pub cores: usize,
     pub memory_gib: f64,
     pub kernel: String,
+    /// The 1, 5 and 15 minute load averages when the run started: how busy
+    /// the machine was (other jobs make every figure noisy).
+    pub load_average: [f64; 3],
 }
 
 impl Machine {
@@ -120,14 +123,27 @@ impl Machine {
                 .map_or(0.0, |kib| kib / (1024.0 * 1024.0)),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+            load_average: load_average(),
         }
     }
 }
 
 impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{}, {} cores, {:.1} GiB RAM, Linux {}", self.cpu, self.cores, self.memory_gib, self.kernel)
+        write!(f, "{}, {} cores, {:.1} GiB RAM, Linux {}", self.cpu, self.cores, self.memory_gib, self.kernel)?;
+        let [a, b, c] = self.load_average;
+        write!(f, ", load average {a:.2} {b:.2} {c:.2}")
     }
+}
+
+/// The load averages of /proc/loadavg (zeros where it cannot be read).
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut out = [0.0; 3];
+    for (slot, word) in out.iter_mut().zip(text.split_whitespace()) {
+        *slot = word.parse().unwrap_or(0.0);
+    }
+    out
 }
 
 /// The value of the first `name: value` line of a /proc file.
@@ -149,4 +165,17 @@ pub fn is_tmpfs(dir: &Path) -> bool {
         let mut stat: libc::statfs = std::mem::zeroed();
         libc::statfs(path.as_ptr(), &mut stat) == 0 && stat.f_type == libc::TMPFS_MAGIC
     }
+}
+
+/// User plus system CPU seconds this process has used: unlike the wall
+/// clock, not inflated by other jobs waiting for the same cores.
+pub fn cpu_secs() -> f64 {
+    // SAFETY: a zeroed rusage for the kernel to fill.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
