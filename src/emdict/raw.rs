@@ -399,9 +399,7 @@ impl RawDict {
     /// would otherwise make damage in the committed page look valid. Once per
     /// page and commit, on the write path only (reads do not verify).
     fn copy_page(&mut self, a: u64) -> Result<u64> {
-        if xxh3_64(&self.store.read(a, PAGE)?[8..]) != self.bucket(a)?.stored_sum() {
-            return Err(corrupt_bucket(&self.store, a, "checksum mismatch (found copying it for a write)".into()));
-        }
+        self.verify_committed(a)?;
         let fresh = self.store.alloc_pages(1)?;
         let bytes = self.store.read(a, PAGE)?.to_vec();
         self.store.write(fresh, PAGE)?.copy_from_slice(&bytes);
@@ -693,8 +691,27 @@ impl RawDict {
         Ok(())
     }
 
+    /// Copies of the bucket pages `pages`, whose entries are about to be
+    /// rewritten into other pages: a committed one is verified first, as in
+    /// [`copy_page`](Self::copy_page).
     fn copy_pages(&self, pages: &[u64]) -> Result<Vec<Vec<u8>>> {
-        pages.iter().map(|&p| self.store.read(p, PAGE).map(<[u8]>::to_vec)).collect()
+        let copy = |&p: &u64| {
+            if !self.store.is_writable(p, PAGE) {
+                self.verify_committed(p)?;
+            }
+            self.store.read(p, PAGE).map(<[u8]>::to_vec)
+        };
+        pages.iter().map(copy).collect()
+    }
+
+    /// Verifies the checksum of the committed bucket page at `a` (pages
+    /// changed since the last commit get theirs at the next commit).
+    #[cold]
+    fn verify_committed(&self, a: u64) -> Result<()> {
+        if xxh3_64(&self.store.read(a, PAGE)?[8..]) != self.bucket(a)?.stored_sum() {
+            return Err(corrupt_bucket(&self.store, a, "checksum mismatch (found copying it for a write)".into()));
+        }
+        Ok(())
     }
 
     /// The entries of copied pages, with their hashes.

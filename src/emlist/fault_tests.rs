@@ -384,3 +384,40 @@ fn emvec_insert_and_remove_failing_midway_leave_the_vec_as_it_was() {
         shift_failing_at_every_allocation::<EmVec<u32>>(&format!("emvec-remove-{variant}"), true, variant);
     }
 }
+
+/// Regression: `EmVec::truncate` (and so `pop` and `clear`) first moved the
+/// elements buffered by `push` into the store, which needs space (here a
+/// shadow of the committed last block): on a full disk a vector could not
+/// even be cleared. Shortening needs no space, as for `EmList`.
+#[test]
+fn emvec_truncate_pop_and_clear_need_no_space_with_buffered_pushes() {
+    let dir = temp_dir("emvec-truncate-full");
+    let mut v: EmVec<u64> = EmVec::open_with(&dir, &opts()).unwrap();
+    v.extend_from_slice(&[7, 8, 9]).unwrap();
+    v.flush().unwrap();
+    for i in 0..100 {
+        v.push(i).unwrap();
+    }
+    let full = |v: &mut EmVec<u64>| v.store_mut().fail_alloc_after = Some(0);
+    full(&mut v);
+    assert_eq!(v.pop().unwrap(), Some(99));
+    full(&mut v);
+    v.truncate(50).unwrap();
+    assert_eq!(v.len(), 50);
+    assert_eq!(v.get(49).unwrap(), Some(46));
+    full(&mut v);
+    v.truncate(2).unwrap();
+    assert_eq!(v.to_vec().unwrap(), [7, 8]);
+    v.push(1).unwrap();
+    full(&mut v);
+    v.clear().unwrap();
+    assert!(v.is_empty());
+    v.store_mut().fail_alloc_after = None;
+    v.check().unwrap();
+    v.push(5).unwrap();
+    v.close().unwrap();
+    let v: EmVec<u64> = EmVec::open_with(&dir, &opts()).unwrap();
+    assert_eq!(v.to_vec().unwrap(), [5]);
+    drop(v);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

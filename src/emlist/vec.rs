@@ -778,7 +778,14 @@ impl<T: Pod> EmVec<T> {
             return self.seq.store.writable();
         }
         self.write_access()?;
-        self.spill()?;
+        // Shortening needs no space, also on a full disk: buffered pushes past
+        // `len` are dropped, not moved into the store first.
+        let held = self.data.len() as usize;
+        if len >= held {
+            self.pend.truncate(len - held);
+            return Ok(());
+        }
+        self.pend.clear();
         self.zst.truncate(len);
         self.data.truncate(&mut self.seq.store, len as u64)
     }

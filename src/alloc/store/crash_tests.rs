@@ -477,3 +477,64 @@ fn damaged_files_give_errors_not_panics() {
     println!("{refused} damaged stores refused, {opened} opened and verified");
     fs::remove_dir_all(&base).unwrap();
 }
+
+/// Regression: a read-write open did not make the meta record it read
+/// durable. Its writer may have died between the record's `pwrite` and its
+/// `fdatasync` (§6.2 step 3), leaving it in the page cache only; the new
+/// session then reused space that record freed (here a slab slot; also whole
+/// pages, and an `EmList`/`EmVec` chunk's tail past a truncation), the kernel
+/// wrote those pages back, and a power loss before the record reached the
+/// disk left the previous record, which reaches that space, with it
+/// overwritten. A disk image as such a power loss leaves it must open to one
+/// of the two records with its objects intact.
+#[test]
+fn a_read_write_open_makes_the_record_it_read_durable_before_reusing_space() {
+    let _guard = no_spawn();
+    let dir = temp_dir("open-record-durable");
+    let image = temp_dir("open-record-durable-image");
+    let opts = options();
+    let root_of = |a: u64, len: u64| {
+        let mut r = [0u8; ROOT_SIZE];
+        r[..8].copy_from_slice(&a.to_le_bytes());
+        r[8..16].copy_from_slice(&len.to_le_bytes());
+        r
+    };
+    let mut s = Store::open(&dir, &opts, Kind::Raw, 0, 0).unwrap();
+    let keep = s.alloc(100).unwrap();
+    s.write(keep, 100).unwrap().fill(0x11);
+    let a = s.alloc(100).unwrap();
+    s.write(a, 100).unwrap().fill(0xaa);
+    s.commit(&root_of(a, 100)).unwrap();
+    let record_before = fs::read(dir.join("meta")).unwrap();
+    s.free(a, 100).unwrap();
+    s.commit(&root_of(0, 0)).unwrap();
+    drop(s);
+    // As if that last commit's fdatasync never ran: its record is in the page
+    // cache only, and the next session opens it.
+    let mut s = Store::open(&dir, &opts, Kind::Raw, 0, 0).unwrap();
+    let b = s.alloc(100).unwrap();
+    assert_eq!(b, a, "the freed slot is reused");
+    s.write(b, 100).unwrap().fill(0x55);
+    // The power loss: every page written has reached the disk (the kernel
+    // writes back at any time), the meta file only if the store synced it.
+    fs::create_dir_all(&image).unwrap();
+    for f in fs::read_dir(&dir).unwrap() {
+        let f = f.unwrap();
+        fs::copy(f.path(), image.join(f.file_name())).unwrap();
+    }
+    if s.open_syncs == 0 {
+        fs::write(image.join("meta"), &record_before).unwrap();
+    }
+    drop(s);
+    let img = Store::open(&image, &opts, Kind::Raw, 0, 0).unwrap();
+    let (at, len) = (root_u64(img.root(), 0), root_u64(img.root(), 1));
+    let mut objects = vec![(keep, 100)];
+    if len > 0 {
+        assert!(img.read(at, len as usize).unwrap().iter().all(|&x| x == 0xaa), "the object of the record");
+        objects.push((at, len));
+    }
+    img.check(&objects).unwrap();
+    drop(img);
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&image).unwrap();
+}
