@@ -196,6 +196,9 @@ where
         self.raw.store.writable()?;
         let (k, v) = (k.bytes(), v.bytes());
         let h = self.raw.hash(k);
+        if self.raw.append_if_absent(h, k, v)? {
+            return Ok(None);
+        }
         match self.raw.find(h, k)? {
             Some(found) => {
                 let old = self.decode_value(&found)?;
@@ -530,20 +533,31 @@ where
     {
         let mut iter = iter.into_iter();
         let mut batch = Batch::default();
+        // Two pairs of buffers, used in turn: a pair is hashed and copied one
+        // step after it was encoded, when the encoder's byte stores have
+        // reached the cache (read at once, the hash's word loads of bytes
+        // just stored stall the pipeline).
+        let mut bufs = [[Encoded::empty(), Encoded::empty()], [Encoded::empty(), Encoded::empty()]];
+        let (mut cur, mut held) = (0, false);
         while let Some((key, value)) = iter.next() {
-            let encoded = Encoded::new("key", &key).and_then(|k| Ok((k, Encoded::new("value", &value)?)));
-            let (k, v) = match encoded {
-                Ok(kv) => kv,
-                Err(e) => {
-                    self.raw.put_batch(&mut batch, 0)?;
-                    return Err(e);
-                }
-            };
-            let k = k.bytes();
-            batch.push(self.raw.hash(k), k, v.bytes());
-            if batch.is_full() {
-                self.raw.put_batch(&mut batch, iter.size_hint().0)?;
+            let [k, v] = &mut bufs[cur];
+            let encoded = k.set("key", &key).and_then(|()| v.set("value", &value));
+            if held {
+                let [k, v] = &bufs[cur ^ 1];
+                batch.push(self.raw.hash(k.bytes()), k.bytes(), v.bytes());
             }
+            if let Err(e) = encoded {
+                self.raw.put_batch(&mut batch, 0)?;
+                return Err(e);
+            }
+            if batch.is_full() {
+                self.raw.put_batch(&mut batch, iter.size_hint().0 + 1)?;
+            }
+            (cur, held) = (cur ^ 1, true);
+        }
+        if held {
+            let [k, v] = &bufs[cur ^ 1];
+            batch.push(self.raw.hash(k.bytes()), k.bytes(), v.bytes());
         }
         self.raw.put_batch(&mut batch, 0)
     }

@@ -27,6 +27,27 @@ impl Encoded {
         }
     }
 
+    /// An empty encoding, to be filled by [`set`](Self::set).
+    #[inline]
+    pub(crate) fn empty() -> Encoded {
+        Encoded { stack: StackBuf::new(), heap: Vec::new() }
+    }
+
+    /// Encodes `v` in place of what this held, as [`new`](Self::new) does:
+    /// for loops that encode many values into the same buffers.
+    #[inline]
+    pub(crate) fn set<T: Serialize + ?Sized>(&mut self, what: &'static str, v: &T) -> Result<()> {
+        self.stack.len = 0;
+        match wire::to_stack(v, &mut self.stack) {
+            Ok(()) => Ok(()),
+            Err(postcard::Error::SerializeBufferFull) => {
+                *self = Self::on_heap(what, v)?;
+                Ok(())
+            }
+            Err(source) => Err(Error::Encode { what, source }),
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn on_heap<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {

@@ -42,11 +42,8 @@ usage: emds-compare <dict|list|floor> [options]
   --dir DIR                where the engines' directories go (default: a new one under the temp dir)
   --json FILE              also write the results as JSON
   --keep                   keep the engines' directories
-<<<<<<< HEAD
-  --load-only              dict only: run the load phase (and disk use after it), nothing else
-=======
-  --load-only              list only: time the append + durable flush phase alone
->>>>>>> main
+  --load-only              dict: only the two load phases and the disk use after them;
+                           list: only the append + durable flush phase, --reps times
 ";
 
 /// What to run, from the command line.
