@@ -273,8 +273,9 @@ def build_table(paths):
 
 
 def graph500_build(paths, out):
-    """docs/img/graph500-build.svg: CPU seconds per GiB over the cores, per build code, beside the
-    disk's seconds per GiB: a bar above the disk's means the build is bounded by the CPU."""
+    """docs/img/graph500-build.svg: CPU seconds per GiB over the cores, per build code (the mean of
+    repeated runs), beside the disk's seconds per GiB (the median probe of the scale's runs): a bar
+    above the disk's means the build is bounded by the CPU."""
     runs = build_runs(paths)
     scales = sorted({r["scale"] for r in runs})
     labels = sorted({build_label(r) for r in runs})
@@ -285,7 +286,8 @@ def graph500_build(paths, out):
         row = []
         for s in scales:
             rs = [r for r in runs if r["scale"] == s and build_label(r) == lab]
-            row.append(rs[-1]["build"]["cpu_s"] / cores_of(rs[-1]) / (rs[-1]["disk_bytes"] / 2**30) if rs else None)
+            per = sorted(r["build"]["cpu_s"] / cores_of(r) / (r["disk_bytes"] / 2**30) for r in rs)
+            row.append(sum(per) / len(per) if per else None)
         values.append(row)
     series.append("disk s per GiB (dd + fsync probe)")
     row = []

@@ -15,14 +15,16 @@ use crate::store::{BoxError, Meta, PARTS};
 use crate::sys;
 
 /// Names this build code in the JSON output, so that runs before and after a change to the build
-/// can be told apart (outputs without it are "v1": one edge at a time, direct-placement scatter).
-pub const METHOD: &str = "v2";
+/// can be told apart (outputs without it are "v1": one edge at a time, direct-placement scatter;
+/// "v2": lanes generator, partitioned scatter; "v3": v2 with the degrees through one batched
+/// `EmDict::extend`).
+pub const METHOD: &str = "v3";
 
 /// Edges generated per batch (8 MiB).
 const BATCH: usize = 1 << 20;
 
-/// Degrees put into the `EmDict` per `extend` call.
-const ATTR_BATCH: usize = 1 << 16;
+/// Degrees put into the `EmDict` between two updates of the progress bar.
+const ATTR_PROGRESS: usize = 1 << 16;
 
 /// How many edges ahead the degree count prefetches its counters.
 const AHEAD: usize = 16;
@@ -212,11 +214,15 @@ pub fn build(dir: &Path, scale: u32, edge_factor: u32, seed: u64, build_mem_mib:
 
     let mut degrees: EmDict<u32, u32> = EmDict::open(dir.join("degrees"))?;
     let pb = bar(n as u64, "degrees");
-    for start in (0..n).step_by(ATTR_BATCH) {
-        let end = (start + ATTR_BATCH).min(n);
-        degrees.extend((start..end).map(|v| (v as u32, (offsets[v + 1] - offsets[v]) as u32)))?;
-        pb.set_position(end as u64);
-    }
+    // One `extend` over all vertices: the dict inserts in batches grouped by bucket, making room
+    // for the rest as its size hint says. (An explicit `reserve(n)` first measured less CPU but
+    // twice the dict's size and 12 times the bytes written at scale 24.)
+    degrees.extend((0..n).map(|v| {
+        if v % ATTR_PROGRESS == 0 {
+            pb.set_position(v as u64);
+        }
+        (v as u32, (offsets[v + 1] - offsets[v]) as u32)
+    }))?;
     pb.finish_and_clear();
     degrees.close()?;
     clock.lap("attributes");
