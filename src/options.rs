@@ -88,6 +88,36 @@ impl OpenOptions {
         self
     }
 
+    /// After each commit, free space in free extents of at least `bytes` is
+    /// returned to the file system (`fallocate(FALLOC_FL_PUNCH_HOLE)`), so the
+    /// store's disk usage shrinks when data is removed; the space is reserved
+    /// again before it is reused, so a full disk stays an error and never a
+    /// SIGBUS. Default 64 KiB; 0 never releases. Smaller thresholds release
+    /// more of a fragmented store at the cost of one system call per free run
+    /// (milliseconds each on some file systems, such as ext4 mounted with
+    /// `discard`). File systems that cannot punch holes are detected and left
+    /// alone. See `docs/DESIGN.md`, "Releasing free space".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmDict, OpenOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emds-doc-release-{}", std::process::id()));
+    /// // Release every free page, however fragmented the free space is.
+    /// let mut d: EmDict<u64, u64> =
+    ///     EmDict::open_with(&dir, OpenOptions::new().truncate(true).release_threshold(4096))?;
+    /// d.insert(1, 2)?;
+    /// d.flush()?;
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    pub fn release_threshold(&mut self, bytes: u64) -> &mut Self {
+        self.release_min = bytes;
+        self
+    }
+
     /// The sizes of segment files: the first is `initial` bytes, each further
     /// one twice the previous, up to `max` (both rounded up to 4 KiB pages).
     /// Segments reserve address space; disk blocks are claimed in smaller steps

@@ -190,6 +190,20 @@ impl Directory {
         self.resize_pages();
     }
 
+    /// Halves the directory down to depth `depth`: entry `i` of the new one
+    /// is entry `i·2^(old − depth)` of the old. Every bucket's local depth must
+    /// be at most `depth`, so that the entries dropped name the same buckets.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn halve_to(&mut self, depth: u32) {
+        if self.depth <= depth {
+            return;
+        }
+        self.entries = self.entries.iter().step_by(1 << (self.depth - depth)).copied().collect();
+        self.depth = depth;
+        self.resize_pages();
+    }
+
     /// Makes a directory of depth `depth` whose entry `i` is `entries[i]`
     /// (`2^depth` of them), for the first buckets of an empty dict.
     pub(crate) fn init_with(&mut self, depth: u32, entries: Vec<u64>) {

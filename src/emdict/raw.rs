@@ -637,17 +637,37 @@ impl RawDict {
         if self.dir.entries.is_empty() {
             return self.fresh_buckets(depth, width);
         }
+        let before = self.dir.depth;
         while self.dir.depth < depth {
             self.dir.double();
         }
         let mut idx = 0;
         while idx < self.dir.entries.len() {
             let (_, d, _, count) = self.span(idx)?;
-            if d < depth {
-                self.split_to(idx, depth)?;
+            if d < depth
+                && let Err(e) = self.split_to(idx, depth)
+            {
+                // A failed reservation (a full disk) keeps the buckets it split,
+                // but not a directory deeper than they need: up to 2^26
+                // entries, kept in memory and written by every later commit.
+                self.shrink_directory(before)?;
+                return Err(e);
             }
             idx += count;
         }
+        Ok(())
+    }
+
+    /// Halves the directory to the deepest bucket's depth, but not below `floor`.
+    #[cold]
+    fn shrink_directory(&mut self, floor: u32) -> Result<()> {
+        let (mut deepest, mut idx) = (floor, 0);
+        while idx < self.dir.entries.len() {
+            let (_, d, _, count) = self.span(idx)?;
+            deepest = deepest.max(d);
+            idx += count;
+        }
+        self.dir.halve_to(deepest);
         Ok(())
     }
 

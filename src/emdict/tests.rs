@@ -439,3 +439,38 @@ fn fixed_width_fast_paths_name_an_entry_that_does_not_decode() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression: a `reserve` that failed for space (a full disk) kept the
+/// directory it had doubled for its plan, although no bucket used it: up to
+/// 2^26 entries (512 MiB of memory, and as many bytes of directory pages
+/// written by every later commit) for a hint that did nothing. The directory
+/// is now as deep as the buckets that exist need, and no deeper.
+#[test]
+fn a_failed_reservation_leaves_no_oversized_directory() {
+    let dir = temp_dir("reserve-fails");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    for i in 0..1000 {
+        d.insert(i, i).unwrap();
+    }
+    d.flush().unwrap();
+    let before = raw_mut(&mut d).dir.depth;
+    raw_mut(&mut d).store.fail_alloc_after = Some(0);
+    assert!(matches!(d.reserve(2_000_000), Err(crate::Error::Full { .. })));
+    assert_eq!(raw_mut(&mut d).dir.depth, before, "no bucket was split");
+    // Some buckets split before the failure: the directory keeps their depth.
+    raw_mut(&mut d).store.fail_alloc_after = Some(300);
+    assert!(matches!(d.reserve(200_000), Err(crate::Error::Full { .. })));
+    raw_mut(&mut d).store.fail_alloc_after = None;
+    let raw = raw_mut(&mut d);
+    let deepest = raw.dir.entries.iter().map(|&b| raw.bucket(b).unwrap().depth()).max().unwrap();
+    assert!(deepest > before, "some buckets were split");
+    assert_eq!(raw.dir.depth, deepest, "the directory is as deep as its deepest bucket");
+    d.check().unwrap();
+    d.close().unwrap();
+    let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    assert_eq!(d.len(), 1000);
+    assert!((0..1000).all(|i| d.get(&i).unwrap() == Some(i)));
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

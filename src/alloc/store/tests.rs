@@ -31,7 +31,7 @@ fn open(dir: &Path) -> Store {
 /// runs of 64 KiB), so that reuse of released space happens all the time.
 fn releasing_every_page() -> OpenOptions {
     let mut o = small_segments();
-    o.release_min = PAGE;
+    o.release_threshold(PAGE);
     o
 }
 
