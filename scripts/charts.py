@@ -47,6 +47,17 @@ def nice_ceiling(x):
     return 10 * e
 
 
+def close_with_legend(out, series, left, height):
+    """Appends the series' colour legend along the bottom edge and closes the SVG."""
+    lx = left
+    for si, s in enumerate(series):
+        out.append(f'<rect x="{lx}" y="{height - 26}" width="12" height="12" fill="{PALETTE[si % len(PALETTE)]}"/>')
+        out.append(f'<text x="{lx + 16}" y="{height - 16}">{esc(s)}</text>')
+        lx += 24 + 7 * len(s)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def bar_chart(title, groups, series, values, ylabel, refs=(), fmt="{:.2f}", width=720, height=380):
     """An SVG grouped bar chart. values[s][g] is the bar of series s in group g (None = missing).
     refs are (y, label) horizontal reference lines."""
@@ -94,13 +105,7 @@ def bar_chart(title, groups, series, values, ylabel, refs=(), fmt="{:.2f}", widt
         out.append(f'<text x="{left + 4}" y="{y(rv) - 4:.1f}" text-anchor="start" fill="#555">{esc(label)}</text>')
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>')
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="black"/>')
-    lx = left
-    for si, s in enumerate(series):
-        out.append(f'<rect x="{lx}" y="{height - 26}" width="12" height="12" fill="{PALETTE[si % len(PALETTE)]}"/>')
-        out.append(f'<text x="{lx + 16}" y="{height - 16}">{esc(s)}</text>')
-        lx += 24 + 7 * len(s)
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return close_with_legend(out, series, left, height)
 
 
 def graph500(paths, out_dir):
@@ -374,13 +379,7 @@ def ratio_chart(title, subtitle, groups, series, values, refs=(), width=900, hei
         )
         out.append(f'<text x="{left + pw - 4}" y="{y(rv) - 4:.1f}" text-anchor="end" fill="#c00">{esc(label)}</text>')
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>')
-    lx = left
-    for si, s in enumerate(series):
-        out.append(f'<rect x="{lx}" y="{height - 26}" width="12" height="12" fill="{PALETTE[si % len(PALETTE)]}"/>')
-        out.append(f'<text x="{lx + 16}" y="{height - 16}">{esc(s)}</text>')
-        lx += 24 + 7 * len(s)
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return close_with_legend(out, series, left, height)
 
 
 def compare_runs(paths):
