@@ -449,18 +449,31 @@ def compare_label(runs):
     return text + (f", load {min(loads):.1f}-{max(loads):.1f}" if loads else "")
 
 
-def dict_chart(paths, out):
+def median_ratio_chart(paths, rows, labels, bases, title, command, refs):
+    """A ratio chart of the medians over `paths` of `rows` (one group per label, one bar per base)."""
     runs = compare_runs(paths)
-    ratios = compare_ratios(runs, dict_rows())
-    k = len(DICT_PHASES)
-    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(DICT_BASES))]
-    svg = ratio_chart(
-        "EmDict, random u64 -> u64: emds rate / other engine's rate",
-        f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- dict --json ...",
-        [label for label, _ in DICT_PHASES],
-        [f"emds / {b}" for b in DICT_BASES],
+    ratios = compare_ratios(runs, rows)
+    k = len(labels)
+    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(bases))]
+    return ratio_chart(
+        title,
+        f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- {command} --json ...",
+        labels,
+        [f"emds / {b}" for b in bases],
         values,
-        refs=[(5.0, "target: gets and load 5x LMDB"), (0.5, "target: gets 0.5x HashMap")],
+        refs=refs,
+    )
+
+
+def dict_chart(paths, out):
+    svg = median_ratio_chart(
+        paths,
+        dict_rows(),
+        [label for label, _ in DICT_PHASES],
+        DICT_BASES,
+        "EmDict, random u64 -> u64: emds rate / other engine's rate",
+        "dict",
+        [(5.0, "target: gets and load 5x LMDB"), (0.5, "target: gets 0.5x HashMap")],
     )
     write_svg(out, "dict-ratios.svg", svg)
 
@@ -482,17 +495,14 @@ def list_rows():
 
 
 def list_chart(paths, out):
-    runs = compare_runs(paths)
-    ratios = compare_ratios(runs, list_rows())
-    k = len(LIST_ROWS)
-    values = [[median(ratios[bi * k + pi]) for pi in range(k)] for bi in range(len(LIST_BASES))]
-    svg = ratio_chart(
-        "EmList (u64, u64) and EmVec [u32; 2]: emds rate / baseline's rate",
-        f"{compare_label(runs)}; medians; cd benches/compare && cargo run --release -- list --json ...",
+    svg = median_ratio_chart(
+        paths,
+        list_rows(),
         [label for label, *_ in LIST_ROWS],
-        [f"emds / {b}" for b in LIST_BASES],
-        values,
-        refs=[(10.0, "target: EmList push 10x LMDB"), (0.8, "target: EmVec scan 0.8x Vec")],
+        LIST_BASES,
+        "EmList (u64, u64) and EmVec [u32; 2]: emds rate / baseline's rate",
+        "list",
+        [(10.0, "target: EmList push 10x LMDB"), (0.8, "target: EmVec scan 0.8x Vec")],
     )
     write_svg(out, "list-ratios.svg", svg)
 
