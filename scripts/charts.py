@@ -426,7 +426,8 @@ def median(xs):
 
 
 DICT_PHASES = [
-    ("load + commit", "load + durable commit"),
+    ("extend + commit", "bulk load + durable commit"),
+    ("insert + commit", "load + durable commit"),
     ("get present", "get present"),
     ("get absent", "get absent"),
     ("iterate", "iterate"),
