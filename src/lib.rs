@@ -3,6 +3,7 @@
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 
 mod alloc;
+mod codec;
 pub mod emdict;
 pub mod emlist;
 mod error;

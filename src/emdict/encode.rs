@@ -1,4 +1,5 @@
-//! Keys and values to bytes and back: postcard, into a stack buffer when small.
+//! Keys and values to bytes and back through the crate's codec (postcard's
+//! format), into a stack buffer when small, with the errors naming the entry.
 
 use std::path::Path;
 
@@ -7,20 +8,22 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-use super::wire::{self, STACK, StackBuf};
+use crate::codec::{self, StackBuf};
 
 /// The postcard encoding of a value, on the stack when it is small.
 pub(crate) struct Encoded {
     stack: StackBuf,
     heap: Vec<u8>,
+    /// Whether the encoding is in `heap` (it did not fit on the stack).
+    spilled: bool,
 }
 
 impl Encoded {
     /// Encodes `v`; `what` names it in the error ("key" or "value").
     #[inline]
     pub(crate) fn new<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
-        let mut e = Encoded { stack: StackBuf::new(), heap: Vec::new() };
-        match wire::to_stack(v, &mut e.stack) {
+        let mut e = Encoded { stack: StackBuf::new(), heap: Vec::new(), spilled: false };
+        match codec::to_stack(v, &mut e.stack) {
             Ok(()) => Ok(e),
             Err(postcard::Error::SerializeBufferFull) => Self::on_heap(what, v),
             Err(source) => Err(Error::Encode { what, source }),
@@ -30,15 +33,16 @@ impl Encoded {
     /// An empty encoding, to be filled by [`set`](Self::set).
     #[inline]
     pub(crate) fn empty() -> Encoded {
-        Encoded { stack: StackBuf::new(), heap: Vec::new() }
+        Encoded { stack: StackBuf::new(), heap: Vec::new(), spilled: false }
     }
 
     /// Encodes `v` in place of what this held, as [`new`](Self::new) does:
     /// for loops that encode many values into the same buffers.
     #[inline]
     pub(crate) fn set<T: Serialize + ?Sized>(&mut self, what: &'static str, v: &T) -> Result<()> {
-        self.stack.len = 0;
-        match wire::to_stack(v, &mut self.stack) {
+        self.stack.clear();
+        self.spilled = false;
+        match codec::to_stack(v, &mut self.stack) {
             Ok(()) => Ok(()),
             Err(postcard::Error::SerializeBufferFull) => {
                 *self = Self::on_heap(what, v)?;
@@ -51,21 +55,22 @@ impl Encoded {
     #[cold]
     #[inline(never)]
     fn on_heap<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
-        let heap = postcard::to_allocvec(v).map_err(|source| Error::Encode { what, source })?;
-        Ok(Encoded { stack: StackBuf { buf: [0; STACK], len: usize::MAX }, heap })
+        let mut heap = Vec::new();
+        codec::append(v, &mut heap).map_err(|source| Error::Encode { what, source })?;
+        Ok(Encoded { stack: StackBuf::new(), heap, spilled: true })
     }
 
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
-        if self.stack.len == usize::MAX { &self.heap } else { &self.stack.buf[..self.stack.len] }
+        if self.spilled { &self.heap } else { self.stack.bytes() }
     }
 }
 
 /// Decodes a whole stored key or value; `what` names the entry in the error.
 #[inline]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], path: &Path, what: impl FnOnce() -> String) -> Result<T> {
-    match wire::from_bytes::<T>(bytes) {
-        Ok((v, true)) => Ok(v),
+    match codec::from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
         Ok(_) => Err(decode_error(path, what(), postcard::Error::DeserializeBadEncoding)),
         Err(source) => Err(decode_error(path, what(), source)),
     }

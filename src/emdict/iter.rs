@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use super::bucket::{Bucket, PAGE, Stored};
 use super::encode::decode;
 use super::raw::RawDict;
-use super::wire;
+use crate::codec;
 
 /// Walks the entries of a `RawDict` as stored bytes.
 pub(crate) struct RawIter<'a> {
@@ -174,8 +174,8 @@ pub(crate) fn decode_value<V: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>)
 /// decodes again through [`decode`], which builds the error).
 #[inline]
 fn fast<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    match wire::from_bytes::<T>(bytes) {
-        Ok((v, true)) => Some(v),
+    match codec::from_bytes::<T>(bytes) {
+        Ok((v, [])) => Some(v),
         _ => None,
     }
 }

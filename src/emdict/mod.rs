@@ -24,7 +24,6 @@ mod directory;
 mod encode;
 mod iter;
 mod raw;
-mod wire;
 
 pub use dict::EmDict;
 pub use iter::{Drain, Iter, Keys, Values};

@@ -14,13 +14,13 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::encode;
 use super::iter::Iter;
 use super::region::Region;
 use super::seq::{Extra, Seq};
 use super::tail::Buffered;
 use super::vec::{out_of_bounds, resolve};
 use crate::alloc::{CheckReport, Kind};
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 
@@ -326,7 +326,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     }
 
     fn decode(&self, body: &[u8], i: u64) -> Result<T> {
-        match postcard::take_from_bytes::<T>(body) {
+        match codec::from_bytes::<T>(body) {
             Ok((v, [])) => Ok(v),
             // Bytes left over: the element is not a `T` (a store written with another type).
             Ok((_, rest)) => Err(Error::Decode {
@@ -388,7 +388,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
     fn encode(&mut self, value: &T) -> Result<Vec<u8>> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        match encode::append(value, &mut buf) {
+        match codec::append(value, &mut buf) {
             Ok(()) => Ok(buf),
             Err(source) => Err(Error::Encode { what: "element", source }),
         }
@@ -449,7 +449,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let start = pend.len();
         // A failing or panicking `Serialize` leaves the buffer as it was.
         let mut guard = Guard { v: pend, len: start };
-        if let Err(source) = encode::append(value, guard.v) {
+        if let Err(source) = codec::append(value, guard.v) {
             return Err(Error::Encode { what: "element", source });
         }
         let n = guard.v.len() - start;

@@ -3,7 +3,6 @@
 //! their elements in regions of page-aligned chunks with copy-on-write by
 //! block; the format is specified in `docs/DESIGN.md` ("EmList and EmVec pages").
 
-mod encode;
 mod iter;
 mod list;
 mod region;

@@ -276,7 +276,7 @@ fn freed_space_is_released_after_the_commit_and_reserved_again_for_reuse() {
     }
     assert!(report.bytes_released >= big as u64, "{report:?}");
     assert!(allocated(&dir) + big as u64 <= loaded, "{} bytes after release, {loaded} before", allocated(&dir));
-    // Reuse: the same pages (best fit), reserved again before they are written.
+    // Reuse: the same pages (first fit), reserved again before they are written.
     let b = s.alloc(big).unwrap();
     assert_eq!(a, b);
     assert!(allocated(&dir) >= loaded, "reused pages are reserved again");

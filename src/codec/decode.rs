@@ -1,0 +1,478 @@
+//! Postcard's bytes back into values: a serde `Deserializer` over a byte
+//! slice that reads every shape itself (integers, strings, options, tuples,
+//! structs, sequences, maps, enums), with postcard's rules and postcard's
+//! errors, so that it accepts and rejects exactly what `postcard::from_bytes`
+//! does. A varint of up to eight bytes is read as one word, without a loop.
+
+use postcard::{Error, Result};
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+
+/// Decodes a `T` from the start of `bytes`; returns it and the bytes after it
+/// (as `postcard::take_from_bytes`).
+///
+/// # Errors
+///
+/// Postcard's error for bytes that are not a `T`: too few of them
+/// (`DeserializeUnexpectedEnd`), a varint too long for its type
+/// (`DeserializeBadVarint`), bad UTF-8, a bad bool, option tag or char, or
+/// the type's own error (an unknown enum variant is `SerdeDeCustom`).
+#[inline]
+pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
+    let mut de = De { bytes, pos: 0 };
+    let v = T::deserialize(&mut de)?;
+    Ok((v, de.bytes.get(de.pos..).unwrap_or_default()))
+}
+
+/// The bytes being decoded and how many are used (`pos <= bytes.len()`).
+struct De<'de> {
+    bytes: &'de [u8],
+    pos: usize,
+}
+
+impl<'de> De<'de> {
+    #[inline]
+    fn rest(&self) -> &'de [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'de [u8]> {
+        let out = self.rest().get(..n).ok_or(Error::DeserializeUnexpectedEnd)?;
+        self.pos += n;
+        Ok(out)
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.rest().first().ok_or(Error::DeserializeUnexpectedEnd)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// An unsigned varint of at most `max` bytes whose value fits `bits` bits.
+    #[inline(always)]
+    fn varint(&mut self, max: usize, bits: u32) -> Result<u64> {
+        match self.rest().first() {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_word(max, bits),
+        }
+    }
+
+    /// [`varint`](Self::varint) of two bytes or more: up to eight at once,
+    /// where the first byte without its high bit ends it.
+    #[inline]
+    fn varint_word(&mut self, max: usize, bits: u32) -> Result<u64> {
+        let rest = self.rest();
+        let (w, avail) = match rest.first_chunk::<8>() {
+            Some(first) => (u64::from_le_bytes(*first), 8),
+            None => (short_word(rest), rest.len()),
+        };
+        let stops = !w & 0x8080_8080_8080_8080 & if avail == 8 { u64::MAX } else { (1 << (8 * avail)) - 1 };
+        let (n, x) = if stops != 0 {
+            let n = (stops.trailing_zeros() / 8 + 1) as usize;
+            (n, gather(if n == 8 { w } else { w & ((1 << (8 * n)) - 1) }))
+        } else {
+            // Nine or ten bytes (a u64 of 2^56 or more): the tenth holds one bit.
+            match (rest.get(8), rest.get(9)) {
+                (Some(&b8), _) if b8 < 0x80 => (9, gather(w) | u64::from(b8) << 56),
+                (Some(&b8), Some(&b9)) if b9 <= 1 => (10, gather(w) | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63),
+                _ => return self.varint_slow(max, bits),
+            }
+        };
+        if n > max || (bits < 64 && x >> bits != 0) {
+            return self.varint_slow(max, bits);
+        }
+        self.pos += n;
+        Ok(x)
+    }
+
+    /// [`varint`](Self::varint) a byte at a time, exactly as postcard reads
+    /// it: for the end of the input and for bad varints, whose error it gives.
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self, max: usize, bits: u32) -> Result<u64> {
+        let mut out = 0u64;
+        for i in 0..max {
+            let b = self.byte()?;
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                // The last byte may only hold the bits that are left.
+                if i == max - 1 && u32::from(b) >> (bits - 7 * (max as u32 - 1)) != 0 {
+                    return Err(Error::DeserializeBadVarint);
+                }
+                return Ok(out);
+            }
+        }
+        Err(Error::DeserializeBadVarint)
+    }
+
+    /// A varint of up to 19 bytes (128-bit integers), as postcard reads it.
+    fn varint_u128(&mut self) -> Result<u128> {
+        let mut out = 0u128;
+        for i in 0..19 {
+            let b = self.byte()?;
+            out |= u128::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == 18 && b > 0x03 {
+                    return Err(Error::DeserializeBadVarint);
+                }
+                return Ok(out);
+            }
+        }
+        Err(Error::DeserializeBadVarint)
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16> {
+        Ok(self.varint(3, 16)? as u16)
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32> {
+        Ok(self.varint(5, 32)? as u32)
+    }
+
+    #[inline]
+    fn u64(&mut self) -> Result<u64> {
+        self.varint(10, 64)
+    }
+
+    /// A length (postcard's `usize` varint, 64 bits here).
+    #[inline]
+    fn len(&mut self) -> Result<usize> {
+        Ok(self.u64()? as usize)
+    }
+
+    /// A length and that many bytes.
+    #[inline]
+    fn bytes_field(&mut self) -> Result<&'de [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    /// A length, that many bytes, as UTF-8.
+    #[inline]
+    fn str_field(&mut self) -> Result<&'de str> {
+        std::str::from_utf8(self.bytes_field()?).map_err(|_| Error::DeserializeBadUtf8)
+    }
+}
+
+/// The bytes of `b` (fewer than eight) as a little-endian word, zero above
+/// them: two overlapping loads instead of a loop or a `memcpy` call.
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let at = |i: usize, k: usize| b[i..i + k].iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x));
+    match n {
+        4..=7 => at(0, 4) | at(n - 4, 4) << (8 * (n - 4)),
+        2..=3 => at(0, 2) | at(n - 2, 2) << (8 * (n - 2)),
+        1 => u64::from(b[0]),
+        _ => 0,
+    }
+}
+
+/// The seven-bit groups of eight varint bytes, gathered into 56 bits: pairs,
+/// then quads, then all eight.
+#[inline]
+fn gather(w: u64) -> u64 {
+    let mut x = w & 0x7f7f_7f7f_7f7f_7f7f;
+    x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
+}
+
+#[inline]
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// The elements of a sequence, tuple or struct: `len` values back to back.
+struct Seq<'a, 'de> {
+    de: &'a mut De<'de>,
+    len: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        self.len -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    /// As postcard: no hint when the length is more than the bytes left, so
+    /// a bad length cannot make a collection reserve memory for it.
+    #[inline]
+    fn size_hint(&self) -> Option<usize> {
+        (self.len <= self.de.rest().len()).then_some(self.len)
+    }
+}
+
+/// The entries of a map: `len` keys, each followed by its value.
+struct Map<'a, 'de> {
+    de: &'a mut De<'de>,
+    len: usize,
+}
+
+impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        self.len -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    #[inline]
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.len)
+    }
+}
+
+impl<'de> de::EnumAccess<'de> for &mut De<'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    /// The variant is its index, a `u32` varint.
+    #[inline]
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
+        let index = self.u32()?;
+        let v = seed.deserialize(IntoDeserializer::<'de, Error>::into_deserializer(index))?;
+        Ok((v, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for &mut De<'de> {
+    type Error = Error;
+
+    #[inline]
+    fn unit_variant(self) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+        seed.deserialize(self)
+    }
+
+    #[inline]
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        visitor.visit_seq(Seq { de: self, len })
+    }
+
+    #[inline]
+    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value> {
+        visitor.visit_seq(Seq { de: self, len: fields.len() })
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut De<'de> {
+    type Error = Error;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    /// Postcard is not self-describing.
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::WontImplement)
+    }
+
+    #[inline]
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.byte()? {
+            0 => visitor.visit_bool(false),
+            1 => visitor.visit_bool(true),
+            _ => Err(Error::DeserializeBadBool),
+        }
+    }
+
+    #[inline]
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i8(self.byte()? as i8)
+    }
+
+    #[inline]
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i16(unzigzag(self.u16()?.into()) as i16)
+    }
+
+    #[inline]
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i32(unzigzag(self.u32()?.into()) as i32)
+    }
+
+    #[inline]
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(unzigzag(self.u64()?))
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let v = self.varint_u128()?;
+        visitor.visit_i128(((v >> 1) as i128) ^ -((v & 1) as i128))
+    }
+
+    #[inline]
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u8(self.byte()?)
+    }
+
+    #[inline]
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u16(self.u16()?)
+    }
+
+    #[inline]
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u32(self.u32()?)
+    }
+
+    #[inline]
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u64(self.u64()?)
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_u128(self.varint_u128()?)
+    }
+
+    #[inline]
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let b = self.take(4)?.try_into().map_err(|_| Error::DeserializeUnexpectedEnd)?;
+        visitor.visit_f32(f32::from_le_bytes(b))
+    }
+
+    #[inline]
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let b = self.take(8)?;
+        visitor.visit_f64(f64::from_le_bytes(b.try_into().map_err(|_| Error::DeserializeUnexpectedEnd)?))
+    }
+
+    /// As postcard: up to four bytes of UTF-8, of which the first character
+    /// is the value.
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let n = self.len()?;
+        if n > 4 {
+            return Err(Error::DeserializeBadChar);
+        }
+        let text = std::str::from_utf8(self.take(n)?).map_err(|_| Error::DeserializeBadChar)?;
+        visitor.visit_char(text.chars().next().ok_or(Error::DeserializeBadChar)?)
+    }
+
+    #[inline]
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_str(self.str_field()?)
+    }
+
+    #[inline]
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_str(self.str_field()?)
+    }
+
+    #[inline]
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_bytes(self.bytes_field()?)
+    }
+
+    #[inline]
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_bytes(self.bytes_field()?)
+    }
+
+    #[inline]
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.byte()? {
+            0 => visitor.visit_none(),
+            1 => visitor.visit_some(self),
+            _ => Err(Error::DeserializeBadOption),
+        }
+    }
+
+    /// Units are not encoded.
+    #[inline]
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_unit()
+    }
+
+    #[inline]
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
+        visitor.visit_unit()
+    }
+
+    #[inline]
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    #[inline]
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let len = self.len()?;
+        visitor.visit_seq(Seq { de: self, len })
+    }
+
+    /// Tuples, tuple structs and structs are their fields back to back.
+    #[inline]
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        visitor.visit_seq(Seq { de: self, len })
+    }
+
+    #[inline]
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_seq(Seq { de: self, len })
+    }
+
+    #[inline]
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let len = self.len()?;
+        visitor.visit_map(Map { de: self, len })
+    }
+
+    #[inline]
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_seq(Seq { de: self, len: fields.len() })
+    }
+
+    #[inline]
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_enum(self)
+    }
+
+    /// Postcard writes no identifiers.
+    fn deserialize_identifier<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::WontImplement)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::WontImplement)
+    }
+}
