@@ -18,15 +18,24 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 /// the type's own error (an unknown enum variant is `SerdeDeCustom`).
 #[inline]
 pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
-    let mut de = De { bytes, pos: 0 };
+    let mut de = De { bytes, pos: 0, depth: MAX_DEPTH };
     let v = T::deserialize(&mut de)?;
     Ok((v, de.bytes.get(de.pos..).unwrap_or_default()))
 }
 
-/// The bytes being decoded and how many are used (`pos <= bytes.len()`).
+/// How deep values may nest (options, newtypes, sequences, tuples, structs,
+/// maps and enums, each one level): every level is a few stack frames, so
+/// damaged bytes that claim a level per byte would otherwise overflow the
+/// stack, which aborts the process. The encoder refuses deeper values, so
+/// everything it writes decodes. Postcard has no limit.
+pub(crate) const MAX_DEPTH: u32 = 256;
+
+/// The bytes being decoded and how many are used (`pos <= bytes.len()`), and
+/// how many more levels values may nest.
 struct De<'de> {
     bytes: &'de [u8],
     pos: usize,
+    depth: u32,
 }
 
 impl<'de> De<'de> {
@@ -151,6 +160,16 @@ impl<'de> De<'de> {
     fn bytes_field(&mut self) -> Result<&'de [u8]> {
         let n = self.len()?;
         self.take(n)
+    }
+
+    /// Decodes one level deeper with `f`; nesting deeper than [`MAX_DEPTH`]
+    /// is `DeserializeBadEncoding`.
+    #[inline]
+    fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        self.depth = self.depth.checked_sub(1).ok_or(Error::DeserializeBadEncoding)?;
+        let r = f(self);
+        self.depth += 1;
+        r
     }
 
     /// A length, that many bytes, as UTF-8.
@@ -398,7 +417,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.byte()? {
             0 => visitor.visit_none(),
-            1 => visitor.visit_some(self),
+            1 => self.nested(|de| visitor.visit_some(de)),
             _ => Err(Error::DeserializeBadOption),
         }
     }
@@ -416,19 +435,19 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
 
     #[inline]
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
+        self.nested(|de| visitor.visit_newtype_struct(de))
     }
 
     #[inline]
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     /// Tuples, tuple structs and structs are their fields back to back.
     #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     #[inline]
@@ -438,13 +457,13 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     #[inline]
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_map(Map { de: self, len })
+        self.nested(|de| visitor.visit_map(Map { de, len }))
     }
 
     #[inline]
@@ -454,7 +473,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len: fields.len() })
+        self.nested(|de| visitor.visit_seq(Seq { de, len: fields.len() }))
     }
 
     #[inline]
@@ -464,7 +483,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_enum(self)
+        self.nested(|de| visitor.visit_enum(de))
     }
 
     /// Postcard writes no identifiers.

@@ -11,18 +11,20 @@ use serde::ser::{SerializeTupleStruct, SerializeTupleVariant};
 
 use postcard::{Error, Result};
 
+use super::decode::MAX_DEPTH;
+
 /// Appends the postcard encoding of `value` to `out`. On error `out` may hold
 /// part of the encoding after its previous end: the caller truncates it.
 #[inline]
 pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(&mut Out(out))
+    value.serialize(&mut Out(out, MAX_DEPTH))
 }
 
 /// Encodes `value` as postcard does after what `buf` holds;
 /// `Err(SerializeBufferFull)` if it does not fit in [`STACK`] bytes.
 #[inline]
 pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> Result<()> {
-    value.serialize(&mut Out(buf))
+    value.serialize(&mut Out(buf, MAX_DEPTH))
 }
 
 /// The bytes a small encoding is built in.
@@ -166,8 +168,37 @@ fn varint_u128<S: Sink>(out: &mut S, mut x: u128) -> Result<()> {
     out.push(x as u8)
 }
 
-/// The serializer: postcard's format, into a [`Sink`].
-struct Out<'a, S>(&'a mut S);
+/// The serializer: postcard's format, into a [`Sink`], and how many more
+/// levels the value may nest (counted as the decoder counts them, so that
+/// every value written can be read back: [`MAX_DEPTH`]).
+struct Out<'a, S>(&'a mut S, u32);
+
+impl<S> Out<'_, S> {
+    /// Enters one more level; a value nested deeper than [`MAX_DEPTH`] is
+    /// `SerdeSerCustom`. [`leave`](Self::leave) undoes it.
+    #[inline]
+    fn enter(&mut self) -> Result<()> {
+        self.1 = self.1.checked_sub(1).ok_or(Error::SerdeSerCustom)?;
+        Ok(())
+    }
+
+    #[inline]
+    fn leave(&mut self) {
+        self.1 += 1;
+    }
+
+    /// Serializes `value` one level deeper.
+    #[inline]
+    fn nested<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()>
+    where
+        S: Sink,
+    {
+        self.enter()?;
+        value.serialize(&mut *self)?;
+        self.leave();
+        Ok(())
+    }
+}
 
 impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     type Ok = ();
@@ -271,7 +302,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     #[inline]
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<()> {
         self.0.push(1)?;
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
@@ -286,12 +317,15 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
 
     #[inline]
     fn serialize_unit_variant(self, _name: &'static str, index: u32, _variant: &'static str) -> Result<()> {
+        // An enum is a level to the decoder, also without a value.
+        self.enter()?;
+        self.leave();
         varint(self.0, index.into())
     }
 
     #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _name: &'static str, value: &T) -> Result<()> {
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
@@ -303,22 +337,25 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         value: &T,
     ) -> Result<()> {
         varint(self.0, index.into())?;
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self> {
         varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_tuple(self, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
@@ -331,17 +368,20 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         _len: usize,
     ) -> Result<Self> {
         varint(self.0, index.into())?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self> {
         varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
@@ -354,6 +394,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         _len: usize,
     ) -> Result<Self> {
         varint(self.0, index.into())?;
+        self.enter()?;
         Ok(self)
     }
 
@@ -380,6 +421,7 @@ macro_rules! parts {
 
             #[inline]
             fn end(self) -> Result<()> {
+                self.leave();
                 Ok(())
             }
         }
@@ -411,6 +453,7 @@ impl<S: Sink> SerializeMap for &mut Out<'_, S> {
 
     #[inline]
     fn end(self) -> Result<()> {
+        self.leave();
         Ok(())
     }
 }

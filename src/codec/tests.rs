@@ -343,3 +343,50 @@ fn random_values_and_damaged_bytes_agree_with_postcard() {
     // Both outcomes were compared, many times.
     assert!(decoded > 1000 && refused > 1000, "{decoded} decoded, {refused} refused");
 }
+
+/// A recursive type: every `More` is one level deeper.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+enum Nest {
+    End,
+    More(Box<Nest>),
+}
+
+/// Damaged or forged bytes that claim millions of nested levels (a byte a
+/// level) are an error, not a stack overflow (which aborts the process).
+#[test]
+fn forged_deep_nesting_is_an_error_not_a_stack_overflow() {
+    let forged = vec![1u8; 4_000_000];
+    assert_eq!(from_bytes::<Nest>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+    assert_eq!(from_bytes::<Option<Box<Nest>>>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+    assert_eq!(from_bytes::<Vec<Nest>>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+}
+
+/// `MAX_DEPTH` levels (each `More`, and `End`, is an enum: one level) encode
+/// as postcard and decode; one more is refused by the encoder, so nothing
+/// written is unreadable, and by the decoder.
+#[test]
+fn nesting_up_to_the_limit_round_trips_and_deeper_is_refused_both_ways() {
+    let nest = |levels: u32| (1..levels).fold(Nest::End, |n, _| Nest::More(Box::new(n)));
+    let deepest = nest(super::decode::MAX_DEPTH);
+    let bytes = encodes_as_postcard(&deepest);
+    assert_eq!(from_bytes::<Nest>(&bytes).unwrap(), (deepest, &[][..]));
+    let deeper = nest(super::decode::MAX_DEPTH + 1);
+    assert_eq!(append(&deeper, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
+    let bytes = postcard::to_allocvec(&deeper).unwrap();
+    assert_eq!(from_bytes::<Nest>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+    // An option is a level too, and so is an empty sequence.
+    let wrapped = Some(nest(super::decode::MAX_DEPTH));
+    assert_eq!(append(&wrapped, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
+    let bytes = postcard::to_allocvec(&wrapped).unwrap();
+    assert_eq!(from_bytes::<Option<Nest>>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+    let seqs = (1..super::decode::MAX_DEPTH / 2).fold(NestedSeq(Vec::new()), |s, _| NestedSeq(vec![s]));
+    same(seqs);
+    let seqs = (1..super::decode::MAX_DEPTH / 2 + 1).fold(NestedSeq(Vec::new()), |s, _| NestedSeq(vec![s]));
+    assert_eq!(append(&seqs, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
+    let bytes = postcard::to_allocvec(&seqs).unwrap();
+    assert_eq!(from_bytes::<NestedSeq>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+}
+
+/// Sequences in newtypes: two levels each.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct NestedSeq(Vec<NestedSeq>);
