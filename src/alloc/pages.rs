@@ -2,8 +2,9 @@
 //!
 //! An address is a `u64`: the segment number in the top 24 bits and the byte
 //! offset inside the segment in the low 40. Free space is a set of page extents,
-//! kept twice: by address, to merge neighbours and to search first-fit, and by
-//! size class, so that first-fit skips the extents too small for a request.
+//! kept three times: by address, to merge neighbours and to search first-fit,
+//! and by size class and by size, so that first-fit skips the extents too
+//! small for a request.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,14 +51,29 @@ pub(crate) struct FreeExtents {
     by_addr: BTreeMap<u64, u64>,
     /// Per size class, the start addresses of its extents.
     by_class: Vec<BTreeSet<u64>>,
+    /// Per size in pages, the start addresses of its extents: within a
+    /// request's own class, first fit looks at each size large enough once,
+    /// never at the extents too small.
+    by_size: BTreeMap<u64, BTreeSet<u64>>,
     /// Bit `c` set when class `c` has an extent.
     classes: u64,
     pages: u64,
+    /// Extents and classes looked at by `first_fit`, to test its cost.
+    #[cfg(test)]
+    examined: std::cell::Cell<u64>,
 }
 
 impl Default for FreeExtents {
     fn default() -> Self {
-        FreeExtents { by_addr: BTreeMap::new(), by_class: vec![BTreeSet::new(); SIZE_CLASSES], classes: 0, pages: 0 }
+        FreeExtents {
+            by_addr: BTreeMap::new(),
+            by_class: vec![BTreeSet::new(); SIZE_CLASSES],
+            by_size: BTreeMap::new(),
+            classes: 0,
+            pages: 0,
+            #[cfg(test)]
+            examined: std::cell::Cell::new(0),
+        }
     }
 }
 
@@ -97,6 +113,7 @@ impl FreeExtents {
         self.by_addr.insert(start, n);
         let c = size_class(n);
         self.by_class[c].insert(start);
+        self.by_size.entry(n).or_default().insert(start);
         self.classes |= 1 << c;
         self.pages += n;
     }
@@ -107,6 +124,12 @@ impl FreeExtents {
         self.by_class[c].remove(&start);
         if self.by_class[c].is_empty() {
             self.classes &= !(1 << c);
+        }
+        if let Some(starts) = self.by_size.get_mut(&n) {
+            starts.remove(&start);
+            if starts.is_empty() {
+                self.by_size.remove(&n);
+            }
         }
         self.pages -= n;
     }
@@ -127,7 +150,9 @@ impl FreeExtents {
 
     /// The lowest start address of an extent of at least `n` pages: the
     /// least first address of the classes whose every extent is large
-    /// enough, and the first large-enough extent of `n`'s own class before it.
+    /// enough, and of the sizes of `n`'s own class from `n` up. At most 64
+    /// classes and `min(2^class, pages / 2^class)` sizes are looked at,
+    /// however many free extents are too small.
     fn first_fit(&self, n: u64) -> Option<u64> {
         if n == 1 {
             return self.by_addr.keys().next().copied();
@@ -139,13 +164,18 @@ impl FreeExtents {
         while larger != 0 {
             let c = larger.trailing_zeros() as usize;
             larger &= larger - 1;
+            #[cfg(test)]
+            self.examined.set(self.examined.get() + 1);
             let first = *self.by_class[c].first().expect("a class bit is set only when the class has an extent");
             best = Some(best.map_or(first, |b| b.min(first)));
         }
         if whole != own {
-            let before = self.by_class[own].range(..best.unwrap_or(u64::MAX));
-            if let Some(&a) = before.into_iter().find(|a| self.by_addr[a] >= n) {
-                return Some(a);
+            let next_class = 1u64.checked_shl(whole as u32).unwrap_or(u64::MAX);
+            for starts in self.by_size.range(n..next_class).map(|(_, starts)| starts) {
+                #[cfg(test)]
+                self.examined.set(self.examined.get() + 1);
+                let first = *starts.first().expect("a size is listed only while it has an extent");
+                best = Some(best.map_or(first, |b| b.min(first)));
             }
         }
         best
@@ -302,6 +332,25 @@ mod tests {
             let total: u64 = f.iter().map(|(_, m)| m).sum();
             assert_eq!(f.pages(), total, "step {step}");
         }
+    }
+
+    /// First fit costs a few steps per class, not one per free extent: a
+    /// store fragmented into many extents one page too small for a request
+    /// (here 20 000 of two pages, and requests of three) must not scan them
+    /// on every allocation.
+    #[test]
+    fn first_fit_does_not_scan_the_extents_too_small_for_a_request() {
+        let mut f = FreeExtents::default();
+        for i in 0..20_000 {
+            f.insert(3 * i * P, 2).unwrap();
+        }
+        f.insert(60_000 * P, 1000).unwrap();
+        for i in 0..100 {
+            assert_eq!(f.take(3), Some((60_000 + 3 * i) * P));
+        }
+        assert_eq!(f.take(2), Some(0), "first fit still");
+        let examined = f.examined.get();
+        assert!(examined <= 101 * (SIZE_CLASSES as u64 + 4), "{examined} extents examined for 101 requests");
     }
 
     #[test]
