@@ -83,6 +83,19 @@ impl Mapping {
         };
     }
 
+    /// Asks for (`true`) or refuses (`false`) transparent huge pages for
+    /// `offset..offset + len` of the mapping; both 2 MiB aligned.
+    pub(crate) fn advise_huge(&self, offset: usize, len: usize, huge: bool) {
+        #[cfg(target_os = "linux")]
+        {
+            // A hint, as for `advise`: a kernel without THP for files ignores it.
+            let advice = if huge { Advice::HugePage } else { Advice::NoHugePage };
+            self.advise_range(advice, offset, len);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len, huge);
+    }
+
     /// Tells the kernel how the mapping will be read.
     #[allow(dead_code, reason = "kept for structures that scan in address order")]
     pub(crate) fn advise(&self, advice: Advice) {

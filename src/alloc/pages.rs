@@ -2,7 +2,8 @@
 //!
 //! An address is a `u64`: the segment number in the top 24 bits and the byte
 //! offset inside the segment in the low 40. Free space is a set of page extents,
-//! kept twice: by address, to merge neighbours, and by size, for best fit.
+//! kept twice: by address, to merge neighbours and to search first-fit, and by
+//! size class, so that first-fit skips the extents too small for a request.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,12 +34,31 @@ pub(crate) fn pages_for(len: u64) -> u64 {
     len.div_ceil(PAGE_SIZE as u64)
 }
 
-/// Free page extents, merged with their neighbours.
-#[derive(Debug, Default)]
+/// Size classes of free extents: class `c` holds the extents of
+/// `2^c ..= 2^(c+1) - 1` pages.
+const SIZE_CLASSES: usize = 64;
+
+#[inline]
+fn size_class(pages: u64) -> usize {
+    pages.ilog2() as usize
+}
+
+/// Free page extents, merged with their neighbours, handed out first-fit:
+/// the lowest address that holds a request (`docs/DESIGN.md` §5.1).
+#[derive(Debug)]
 pub(crate) struct FreeExtents {
     by_addr: BTreeMap<u64, u64>,
-    by_size: BTreeSet<(u64, u64)>,
+    /// Per size class, the start addresses of its extents.
+    by_class: Vec<BTreeSet<u64>>,
+    /// Bit `c` set when class `c` has an extent.
+    classes: u64,
     pages: u64,
+}
+
+impl Default for FreeExtents {
+    fn default() -> Self {
+        FreeExtents { by_addr: BTreeMap::new(), by_class: vec![BTreeSet::new(); SIZE_CLASSES], classes: 0, pages: 0 }
+    }
 }
 
 impl FreeExtents {
@@ -69,29 +89,66 @@ impl FreeExtents {
             self.remove(a, m);
             len += m;
         }
-        self.by_addr.insert(s, len);
-        self.by_size.insert((len, s));
-        self.pages += len;
+        self.add(s, len);
         Ok(())
+    }
+
+    fn add(&mut self, start: u64, n: u64) {
+        self.by_addr.insert(start, n);
+        let c = size_class(n);
+        self.by_class[c].insert(start);
+        self.classes |= 1 << c;
+        self.pages += n;
     }
 
     fn remove(&mut self, start: u64, n: u64) {
         self.by_addr.remove(&start);
-        self.by_size.remove(&(n, start));
+        let c = size_class(n);
+        self.by_class[c].remove(&start);
+        if self.by_class[c].is_empty() {
+            self.classes &= !(1 << c);
+        }
         self.pages -= n;
     }
 
-    /// Takes `n` pages from the smallest extent that holds them (lowest address on ties).
+    /// Takes `n` pages (`n > 0`) from the free extent with the lowest address
+    /// that holds them (first fit). Live data thus moves towards the front of
+    /// the store as it is copied, and free space gathers in long runs behind
+    /// it, where it can be released (§5.4).
     pub(crate) fn take(&mut self, n: u64) -> Option<u64> {
-        let &(len, start) = self.by_size.range((n, 0)..).next()?;
+        let start = self.first_fit(n)?;
+        let len = self.by_addr[&start];
         self.remove(start, len);
         if len > n {
-            let rest = start + n * PAGE_SIZE as u64;
-            self.by_addr.insert(rest, len - n);
-            self.by_size.insert((len - n, rest));
-            self.pages += len - n;
+            self.add(start + n * PAGE_SIZE as u64, len - n);
         }
         Some(start)
+    }
+
+    /// The lowest start address of an extent of at least `n` pages: the
+    /// least first address of the classes whose every extent is large
+    /// enough, and the first large-enough extent of `n`'s own class before it.
+    fn first_fit(&self, n: u64) -> Option<u64> {
+        if n == 1 {
+            return self.by_addr.keys().next().copied();
+        }
+        let own = size_class(n);
+        let whole = if n.is_power_of_two() { own } else { own + 1 };
+        let mut best: Option<u64> = None;
+        let mut larger = if whole >= SIZE_CLASSES { 0 } else { self.classes >> whole << whole };
+        while larger != 0 {
+            let c = larger.trailing_zeros() as usize;
+            larger &= larger - 1;
+            let first = *self.by_class[c].first().expect("a class bit is set only when the class has an extent");
+            best = Some(best.map_or(first, |b| b.min(first)));
+        }
+        if whole != own {
+            let before = self.by_class[own].range(..best.unwrap_or(u64::MAX));
+            if let Some(&a) = before.into_iter().find(|a| self.by_addr[a] >= n) {
+                return Some(a);
+            }
+        }
+        best
     }
 
     /// The free extents in address order, as `(start, pages)`.
@@ -204,17 +261,47 @@ mod tests {
     const P: u64 = PAGE_SIZE as u64;
 
     #[test]
-    fn neighbours_merge_and_best_fit_wins() {
+    fn neighbours_merge_and_first_fit_wins() {
         let mut f = FreeExtents::default();
         f.insert(0, 2).unwrap();
         f.insert(4 * P, 1).unwrap();
         f.insert(2 * P, 1).unwrap();
         assert_eq!(f.iter().collect::<Vec<_>>(), vec![(0, 3), (4 * P, 1)]);
-        assert_eq!(f.take(1), Some(4 * P));
-        assert_eq!(f.take(2), Some(0));
-        assert_eq!(f.iter().collect::<Vec<_>>(), vec![(2 * P, 1)]);
+        assert_eq!(f.take(1), Some(0));
+        assert_eq!(f.take(2), Some(P));
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![(4 * P, 1)]);
         assert_eq!(f.pages(), 1);
         assert_eq!(f.take(2), None);
+    }
+
+    #[test]
+    fn first_fit_matches_a_scan_in_address_order() {
+        let mut f = FreeExtents::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut taken: Vec<(u64, u64)> = Vec::new();
+        f.insert(0, 4096).unwrap();
+        for step in 0..20_000 {
+            let r = next();
+            if r & 1 == 0 || taken.is_empty() {
+                let n = [1, 1, 2, 3, 5, 8, 13, 16, 17, 100][(r >> 8) as usize % 10];
+                let want = f.iter().find(|&(_, m)| m >= n).map(|(a, _)| a);
+                assert_eq!(f.take(n), want, "take({n}) at step {step}");
+                if let Some(a) = want {
+                    taken.push((a, n));
+                }
+            } else {
+                let (a, n) = taken.swap_remove((r >> 8) as usize % taken.len());
+                f.insert(a, n).unwrap();
+            }
+            let total: u64 = f.iter().map(|(_, m)| m).sum();
+            assert_eq!(f.pages(), total, "step {step}");
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 
 const PAGE: u64 = PAGE_SIZE as u64;
+/// The largest page-cache folio the store allows for: a transparent huge
+/// page (2 MiB on x86-64, and on arm64 with 4 KiB pages). See §8.
+const HUGE: u64 = 2 << 20;
 
 /// One segment file and its mapping.
 #[derive(Debug)]
@@ -30,6 +33,9 @@ struct Segment {
     dirty: Vec<u64>,
     /// Whether any page of this segment was written since the last commit.
     written: bool,
+    /// Where the range advised for huge pages begins (it runs to the end of
+    /// the segment), or `None` if none is; see [`Store::advise_huge`].
+    huge_from: Option<u64>,
 }
 
 /// What [`check`](crate::EmDict::check) found: sizes of a store that passed.
@@ -323,7 +329,7 @@ impl Store {
             }
             let map = Mapping::new(&file, len as usize, !self.read_only).map_err(|e| Error::io("map", &path, e))?;
             let info = SegInfo { size: len, backed: len };
-            self.segs.push(Segment { file, map, info, dirty: Vec::new(), written: false });
+            self.segs.push(Segment { file, map, info, dirty: Vec::new(), written: false, huge_from: None });
         }
         if m.state_len == 0 {
             if m.seg_count != 0 {
@@ -675,8 +681,8 @@ impl Store {
 
     /// Reserves disk blocks again for whatever part of the `n` pages at
     /// `start` (just taken from the free extents) may have been released, and
-    /// for up to [`Self::RESERVE_PAGES`] pages of the free extent after them.
-    /// A full disk is an error naming the segment file; nothing changes then
+    /// for up to [`Self::RESERVE_PAGES`] pages of the free extent after them,
+    /// widened to the 2 MiB blocks they lie in. A full disk is an error naming the segment file; nothing changes then
     /// but the pages reserved so far.
     fn reserve_released(&mut self, start: u64, n: u64) -> Result<()> {
         if self.unreserved.is_empty() {
@@ -685,7 +691,14 @@ impl Store {
         let after = start + n * PAGE;
         let rest = self.free.extent_of(after).filter(|&(a, _)| a == after).map_or(0, |(_, m)| m);
         let want = n + rest.min(Self::RESERVE_PAGES.saturating_sub(n));
-        let parts = self.unreserved.overlaps(start, want);
+        // Widened to whole 2 MiB blocks: the kernel may cache the pages in one
+        // large folio, and a write fault on it claims blocks for every hole in
+        // the folio (ext4's page_mkwrite), so a free released page beside a
+        // reused one could make that fault a SIGBUS on a full disk (§5.4).
+        let (seg, off) = split(start);
+        let lo = off / HUGE * HUGE;
+        let hi = (off + want * PAGE).next_multiple_of(HUGE).min(self.segs[seg].info.backed).max(off + want * PAGE);
+        let parts = self.unreserved.overlaps(addr(seg, lo), (hi - lo) / PAGE);
         if !parts.is_empty() {
             self.sync_open_record()?;
         }
@@ -699,6 +712,8 @@ impl Store {
             os::reserve(&self.segs[seg].file, off, m * PAGE)
                 .map_err(|e| Error::io("reserve released space", seg_path(&self.dir, seg), e))?;
             self.unreserved.remove(s, m);
+            // Free pages reserved only for the widening stay candidates for release.
+            self.unreleased.insert(s, m);
         }
         Ok(())
     }
@@ -747,8 +762,49 @@ impl Store {
             self.add_segment(need)?;
         }
         let last = self.segs.len() - 1;
-        let room = self.segs[last].info.size - self.segs[last].info.backed;
-        self.back(last, step.max(need).min(room))
+        let (size, backed) = (self.segs[last].info.size, self.segs[last].info.backed);
+        let mut bytes = step.max(need).min(size - backed);
+        if step >= HUGE {
+            // From a 32 MiB store on, every step ends on a 2 MiB boundary (at most
+            // 2 MiB more), so that no huge page ever spans backed and unbacked space.
+            bytes = (backed + bytes).next_multiple_of(HUGE).min(size) - backed;
+            self.back(last, bytes)?;
+            self.advise_huge(last, backed);
+            return Ok(());
+        }
+        self.back(last, bytes)
+    }
+
+    /// Asks for transparent huge pages in segment `i` from `backed` (where its
+    /// backed space ended before the step just made), rounded up to 2 MiB, to
+    /// its end; once per segment. Steps from now on end on 2 MiB boundaries
+    /// (`grow`), so a huge page there never spans unbacked space, and the
+    /// space holds no data: the kernel fills a huge page-cache folio there
+    /// without reading anything or allocating a block at a write fault (which
+    /// on a full disk would be SIGBUS). Each commit withdraws the advice from
+    /// what it made durable ([`Store::withdraw_huge`]), so data read back from
+    /// disk later comes in 4 KiB pages. `docs/DESIGN.md` §8.
+    fn advise_huge(&mut self, i: usize, backed: u64) {
+        let s = &mut self.segs[i];
+        let from = backed.next_multiple_of(HUGE);
+        if self.opts.huge_pages && s.huge_from.is_none() && from < s.info.size {
+            s.map.advise_huge(from as usize, (s.info.size - from) as usize, true);
+            s.huge_from = Some(from);
+        }
+    }
+
+    /// After a commit: withdraws the huge-page advice from the backed part of
+    /// each advised range, whose data is now on disk (see `advise_huge`).
+    /// Huge folios already cached stay, and stay mapped.
+    fn withdraw_huge(&mut self) {
+        for s in &mut self.segs {
+            if let Some(from) = s.huge_from
+                && from < s.info.backed
+            {
+                s.map.advise_huge(from as usize, (s.info.backed - from) as usize, false);
+                s.huge_from = Some(s.info.backed);
+            }
+        }
     }
 
     /// Preallocates `bytes` more of segment `i` and frees them for allocation.
@@ -784,7 +840,14 @@ impl Store {
             Error::io("create segment", &path, e)
         })?;
         let dirty = vec![0; (size / PAGE).div_ceil(64) as usize];
-        self.segs.push(Segment { file, map, info: SegInfo { size, backed: 0 }, dirty, written: false });
+        self.segs.push(Segment {
+            file,
+            map,
+            info: SegInfo { size, backed: 0 },
+            dirty,
+            written: false,
+            huge_from: None,
+        });
         self.new_segments.push(i);
         Ok(())
     }
@@ -821,6 +884,7 @@ impl Store {
         self.state_extent = Some((state_addr, state_pages));
         self.committed = meta;
         self.record_synced = true;
+        self.withdraw_huge();
         self.release_free_space();
         Ok(())
     }

@@ -104,6 +104,8 @@ pub(crate) struct Directory {
     /// (which names every page) must be written again, even if the save that
     /// rewrote the page failed before it got to the index.
     index_stale: bool,
+    /// Buckets merged since the last commit: the commit tries to halve the directory.
+    merged: bool,
 }
 
 impl Directory {
@@ -146,6 +148,7 @@ impl Directory {
             index: Some((root.index_addr, ilen)),
             index_sum: root.index_sum,
             index_stale: false,
+            merged: false,
         };
         for (p, (addr, sum, page)) in pages.into_iter().enumerate() {
             let take = (size - p * PER_PAGE).min(PER_PAGE);
@@ -202,6 +205,31 @@ impl Directory {
         self.entries = self.entries.iter().step_by(1 << (self.depth - depth)).copied().collect();
         self.depth = depth;
         self.resize_pages();
+    }
+
+    /// Records that two buckets merged: the next commit may halve the directory.
+    pub(crate) fn note_merge(&mut self) {
+        self.merged = true;
+    }
+
+    /// If buckets merged since the last call, halves the directory as often
+    /// as no bucket's local depth equals the global depth any more, which is
+    /// when entries `2i` and `2i + 1` name the same bucket for every `i`: a
+    /// scan of the entries in memory, no bucket is read. Returns the new depth.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn shrink_after_merges(&mut self) -> u32 {
+        if !std::mem::take(&mut self.merged) {
+            return self.depth;
+        }
+        let (mut depth, mut stride) = (self.depth, 1);
+        let e = &self.entries;
+        while depth > 0 && (0..e.len()).step_by(2 * stride).all(|i| e[i] == e[i + stride]) {
+            depth -= 1;
+            stride *= 2;
+        }
+        self.halve_to(depth);
+        depth
     }
 
     /// Makes a directory of depth `depth` whose entry `i` is `entries[i]`
@@ -303,5 +331,44 @@ impl Directory {
         self.index = None;
         self.index_stale = false;
         objs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(entries: &[u64]) -> Directory {
+        let mut d = Directory::default();
+        d.init_with(entries.len().trailing_zeros(), entries.to_vec());
+        d
+    }
+
+    #[test]
+    fn halves_only_after_a_merge_and_while_every_pair_is_one_bucket() {
+        let mut d = dir(&[1, 1, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(d.shrink_after_merges(), 3, "no merge since the last commit: no scan");
+        d.note_merge();
+        assert_eq!(d.shrink_after_merges(), 2);
+        assert_eq!(d.entries, vec![1, 2, 3, 3]);
+        d.note_merge();
+        assert_eq!(d.shrink_after_merges(), 2, "bucket 1 and 2 still have the global depth");
+        assert_eq!(d.entries, vec![1, 2, 3, 3]);
+        let mut d = dir(&[7; 16]);
+        d.note_merge();
+        assert_eq!(d.shrink_after_merges(), 0);
+        assert_eq!(d.entries, vec![7]);
+        let mut d = dir(&[1, 2]);
+        d.note_merge();
+        assert_eq!(d.shrink_after_merges(), 1);
+    }
+
+    #[test]
+    fn a_halved_directory_rewrites_fewer_pages() {
+        let mut d = dir(&vec![5; 4 * PER_PAGE]);
+        assert_eq!(d.dirty.len(), 4);
+        d.note_merge();
+        d.shrink_after_merges();
+        assert_eq!((d.depth, d.dirty.len()), (0, 1));
     }
 }

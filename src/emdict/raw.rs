@@ -103,6 +103,13 @@ pub(crate) struct Found<'a> {
 /// 256 GiB of pages); a larger dict grows past it by splitting as usual.
 const MAX_RESERVE_DEPTH: u32 = 26;
 
+/// Two buddy buckets merge when their entries take at most this many bytes
+/// together (half of a page's room): a merged bucket is then at most half
+/// full, so merging and splitting cannot alternate (`docs/DESIGN.md`,
+/// "EmDict pages", Merging). A removal tries to merge when it leaves its
+/// page at most half of this (a quarter full).
+const MERGE_FILL: usize = (PAGE - HEADER) / 2;
+
 /// Bucket pages, and out-of-line objects as (address, length).
 type Reachable = (Vec<u64>, Vec<(u64, u64)>);
 
@@ -988,16 +995,19 @@ impl RawDict {
         }
         decrement(&self.store, &mut self.len, "len")?;
         let b = self.bucket(page)?;
-        if b.len() == 0 {
-            match self.empty_page(idx, head, page) {
-                // Merging needs the buddy writable, which may need a page: on a
-                // full disk the empty bucket stays (a valid state), and the
-                // removal, already done, succeeds.
-                Err(Error::Full { .. } | Error::Io { .. }) => {}
-                r => r?,
-            }
+        let merge = if b.len() == 0 {
+            self.empty_page(idx, head, page)
+        } else if loc.pos == 0 && b.next().is_none() && PAGE - HEADER - b.free() <= MERGE_FILL / 2 {
+            self.merge(idx)
+        } else {
+            Ok(())
+        };
+        match merge {
+            // A merge that cannot finish (a full disk) leaves the buckets as
+            // they are (a valid state), and the removal, already done, succeeds.
+            Err(Error::Full { .. } | Error::Io { .. }) => Ok(()),
+            r => r,
         }
-        Ok(())
     }
 
     /// An emptied page leaves its chain, or its bucket merges with its buddy.
@@ -1025,31 +1035,61 @@ impl RawDict {
         self.merge(idx)
     }
 
-    /// Merges the empty bucket at `idx` into its buddy if the buddy has the same depth.
+    /// Merges the bucket at `idx` (one writable page) with its buddy, and the
+    /// merged bucket with its own buddy, as long as the rule of
+    /// `docs/DESIGN.md` ("EmDict pages", Merging) allows.
     fn merge(&mut self, idx: usize) -> Result<()> {
+        while self.merge_with_buddy(idx)? {}
+        Ok(())
+    }
+
+    /// Merges the bucket at `idx` with its buddy if both are one page of the
+    /// same depth and their entries together take at most half a page: the
+    /// entries are rewritten into this bucket's page (writable), whose depth
+    /// drops by one, and the buddy's page is freed (read, never copied).
+    /// Returns whether it merged.
+    fn merge_with_buddy(&mut self, idx: usize) -> Result<bool> {
         let (head, depth, start, count) = self.span(idx)?;
         if depth == 0 {
-            return Ok(());
+            return Ok(false);
         }
-        let buddy_idx = start ^ count;
-        let (_, buddy_depth, _, _) = self.span(buddy_idx)?;
-        if buddy_depth != depth {
-            return Ok(());
+        let buddy_start = start ^ count;
+        let (buddy, buddy_depth, _, _) = self.span(buddy_start)?;
+        let (a, b) = (self.bucket(head)?, self.bucket(buddy)?);
+        let used = |x: &Bucket<'_>| PAGE - HEADER - x.free();
+        let lone = a.next().is_none() && b.next().is_none();
+        if buddy_depth != depth || !lone || used(&a) + used(&b) > MERGE_FILL {
+            return Ok(false);
         }
-        let buddy = match self.make_writable(buddy_idx) {
-            Ok(b) => b,
-            // A buddy whose committed page fails its checksum (found copying
-            // it) is not merged: the empty bucket stays, a valid state, and
-            // the removal succeeds; `check()` and the next write to the buddy
-            // report the damage.
-            Err(Error::Corrupted { .. }) => return Ok(()),
+        if a.len() == 0 && self.store.is_writable(buddy, PAGE) {
+            // Nothing to move: the buddy takes over this bucket's entries.
+            BucketMut::new(self.store.write(buddy, PAGE)?).set_depth(depth - 1);
+            self.dir.set_range(start, count, buddy);
+            self.dir.note_merge();
+            self.free_page(head)?;
+            return Ok(true);
+        }
+        let head = self.make_writable(idx)?;
+        let pages = [head, buddy];
+        let copies = match self.copy_pages(&pages) {
+            Ok(c) => c,
+            // A buddy whose committed page fails its checksum is not merged:
+            // the bucket stays (a valid state) and the removal succeeds;
+            // `check()` and the next write to the buddy report the damage.
+            Err(Error::Corrupted { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        for p in self.chain(buddy)? {
-            BucketMut::new(self.store.write(p, PAGE)?).set_depth(depth - 1);
+        let ents = self.entries_of(&copies, &pages)?;
+        let width = choose_width(ents.iter().map(|e| e.size));
+        let mut chain = vec![head];
+        if let Err(e) = self.write_page(&mut chain, depth - 1, width, &ents) {
+            self.undo_rewrite(&copies[0], &chain, &[])?;
+            return Err(e);
         }
-        self.dir.set_range(start, count, buddy);
-        self.free_page(head)
+        self.dir.set_range(start.min(buddy_start), 2 * count, head);
+        self.dir.note_merge();
+        self.free_page(buddy)?;
+        Ok(true)
     }
 
     /// Removes every entry, freeing every page and object.
@@ -1116,6 +1156,7 @@ impl RawDict {
         let root = if self.dir.entries.is_empty() {
             [0u8; ROOT_SIZE]
         } else {
+            self.dir.shrink_after_merges();
             let (index_addr, index_sum) = self.dir.save(&mut self.store)?;
             Root {
                 depth: self.dir.depth,

@@ -276,7 +276,7 @@ fn freed_space_is_released_after_the_commit_and_reserved_again_for_reuse() {
     }
     assert!(report.bytes_released >= big as u64, "{report:?}");
     assert!(allocated(&dir) + big as u64 <= loaded, "{} bytes after release, {loaded} before", allocated(&dir));
-    // Reuse: the same pages (best fit), reserved again before they are written.
+    // Reuse: the same pages (first fit), reserved again before they are written.
     let b = s.alloc(big).unwrap();
     assert_eq!(a, b);
     assert!(allocated(&dir) >= loaded, "reused pages are reserved again");
@@ -289,6 +289,53 @@ fn freed_space_is_released_after_the_commit_and_reserved_again_for_reuse() {
     let s = open(&dir);
     assert_eq!(s.read(b, big).unwrap(), &content(2, big)[..]);
     s.check(&[(b, big as u64)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reuse_of_released_space_reserves_the_whole_huge_page_around_it() {
+    // The kernel may cache a 2 MiB block in one folio, and a write fault on it
+    // claims blocks for every hole in the folio: a released page left beside a
+    // reused one would make that fault a SIGBUS on a full disk.
+    let _guard = no_spawn();
+    let dir = temp_dir("release-huge");
+    let mut o = releasing_every_page();
+    o.segment_sizes(4 << 20, 4 << 20);
+    let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
+    let big = 3 << 20;
+    let a = s.alloc(big).unwrap();
+    s.write(a, big).unwrap().fill(7);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free(a, big).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    if !can_punch(&dir) {
+        println!("skipped: this file system cannot punch holes");
+        return;
+    }
+    let released = s.check(&[]).unwrap().bytes_released;
+    assert!(released >= big as u64, "{released} bytes released");
+    let before = allocated(&dir);
+    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
+        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
+    };
+    // The first page the allocator hands out (best fit) lies in the last block.
+    let (seg, end) = (0, s.segs[0].info.backed);
+    let (lo, hi) = (addr(seg, (end - 1) / HUGE * HUGE), addr(seg, end));
+    let holes = unreserved_in(&s, lo, hi);
+    assert!(holes >= HUGE / 2, "{holes} bytes released in {lo:#x}..{hi:#x}");
+    let b = s.alloc(PAGE as usize).unwrap();
+    assert!((lo..hi).contains(&b), "reused page {b:#x} outside {lo:#x}..{hi:#x}");
+    assert_eq!(unreserved_in(&s, lo, hi), 0, "every page of the block around {b:#x} is reserved again");
+    let grown = allocated(&dir) - before;
+    assert!(grown >= holes, "{grown} bytes reserved for {holes} bytes of holes in {lo:#x}..{hi:#x}");
+    s.write(b, PAGE as usize).unwrap().fill(9);
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    // The pages reserved only for the widening are released again.
+    let r = s.check(&[(b, PAGE)]).unwrap();
+    assert!(r.bytes_released >= released - (HUGE + PAGE), "{r:?}");
+    drop(s);
+    let s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
+    assert!(s.read(b, PAGE as usize).unwrap().iter().all(|&x| x == 9));
     fs::remove_dir_all(&dir).unwrap();
 }
 
