@@ -144,30 +144,37 @@ fn a_failing_serialize_changes_nothing() {
 /// Byte offset of the dict root inside a meta slot (docs/DESIGN.md §3).
 const ROOT: usize = 80;
 
+/// A dict of an older format (1: fixed-width pages before hashed slots) or
+/// a newer one is `Incompatible`, with a message naming both versions.
 #[test]
-fn a_newer_dict_format_is_incompatible() {
-    let dir = temp_dir("version");
-    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
-    d.insert(1, 1).unwrap();
-    d.close().unwrap();
-    // Rewrite the dict version in both meta slots, fixing the record checksum.
-    let meta = dir.join("meta");
-    let mut bytes = std::fs::read(&meta).unwrap();
-    for slot in [0, 4096] {
-        let rec = &mut bytes[slot..slot + 256];
-        if rec[..8] != *b"EMDSMETA" {
-            continue;
+fn an_older_or_newer_dict_format_is_incompatible() {
+    for version in [1u32, 3] {
+        let dir = temp_dir(&format!("version-{version}"));
+        let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+        d.insert(1, 1).unwrap();
+        d.close().unwrap();
+        // Rewrite the dict version in both meta slots, fixing the record checksum.
+        let meta = dir.join("meta");
+        let mut bytes = std::fs::read(&meta).unwrap();
+        for slot in [0, 4096] {
+            let rec = &mut bytes[slot..slot + 256];
+            if rec[..8] != *b"EMDSMETA" {
+                continue;
+            }
+            rec[ROOT + 8..ROOT + 12].copy_from_slice(&version.to_le_bytes());
+            let sum = xxhash_rust::xxh3::xxh3_64(&rec[..248]);
+            rec[248..256].copy_from_slice(&sum.to_le_bytes());
         }
-        rec[ROOT + 8..ROOT + 12].copy_from_slice(&2u32.to_le_bytes());
-        let sum = xxhash_rust::xxh3::xxh3_64(&rec[..248]);
-        rec[248..256].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(&meta, &bytes).unwrap();
+        match EmDict::<u64, u64>::open(&dir) {
+            Err(Error::Incompatible { what, .. }) => {
+                assert!(what.contains(&format!("dict format version {version}")), "{what}");
+                assert!(what.contains("reads version 2"), "{what}");
+            }
+            other => panic!("expected Incompatible, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    std::fs::write(&meta, &bytes).unwrap();
-    match EmDict::<u64, u64>::open(&dir) {
-        Err(Error::Incompatible { what, .. }) => assert!(what.contains("dict format version 2"), "{what}"),
-        other => panic!("expected Incompatible, got {other:?}"),
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod state;
 mod store;
 
 pub(crate) use meta::{Kind, ROOT_SIZE};
-pub(crate) use os::match_byte16;
+pub(crate) use os::{match_byte16, match_tag_empty16, prefetch};
 pub(crate) use pages::{MAX_SEGMENT_SIZE, PAGE_SIZE};
 pub use store::CheckReport;
 pub(crate) use store::Store;

@@ -214,6 +214,49 @@ pub(crate) fn match_byte16(group: &[u8; 16], b: u8) -> u32 {
     }
 }
 
+/// Two masks over the sixteen bytes of `group` (bit `j` for byte `j`): the
+/// bytes equal to `b`, and the zero bytes. The probe of a hashed `EmDict`
+/// page: the tags that match and the empty slots that end the probe, from
+/// one load.
+#[inline]
+pub(crate) fn match_tag_empty16(group: &[u8; 16], b: u8) -> (u32, u32) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128};
+        // SAFETY: as in `match_byte16`: SSE2 is enabled (the `cfg`), the load
+        // reads the 16 bytes that `&[u8; 16]` makes valid, unaligned loads are
+        // allowed, and the rest computes on registers.
+        let (hits, empty) = unsafe {
+            let v = _mm_loadu_si128(group.as_ptr().cast());
+            (
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))),
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())),
+            )
+        };
+        (hits as u32 & 0xffff, empty as u32 & 0xffff)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (match_byte16(group, b), match_byte16(group, 0))
+    }
+}
+
+/// Asks the CPU to start loading the cache line holding `bytes[at]` (a hint:
+/// no effect on results; nothing if `at` is out of range or on other
+/// architectures). Lets a lookup issue the misses it will take at once.
+#[inline]
+pub(crate) fn prefetch(bytes: &[u8], at: usize) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    if let Some(p) = bytes.get(at) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is enabled (the `cfg`); `p` points into `bytes`, and a
+        // prefetch neither reads into the program nor faults (it is a hint).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast()) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = (bytes, at);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +272,16 @@ mod tests {
             assert_eq!(match_byte16(&group, b), want, "byte {b}");
         }
         assert_eq!(match_byte16(&[0xff; 16], 0xff), 0xffff);
+    }
+
+    #[test]
+    fn match_tag_empty16_finds_tags_and_zeros() {
+        let group: [u8; 16] = std::array::from_fn(|j| [0u8, 7, 9, 7][j % 4]);
+        let (hits, empty) = match_tag_empty16(&group, 7);
+        assert_eq!(hits, 0b1010_1010_1010_1010);
+        assert_eq!(empty, 0b0001_0001_0001_0001);
+        prefetch(&group, 3);
+        prefetch(&group, 99); // out of range: nothing
     }
 
     #[test]

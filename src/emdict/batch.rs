@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 
+use super::bucket::as_packed;
 use super::raw::{RawDict, Size};
 
 /// The most entries a batch holds before it is inserted.
@@ -100,6 +101,8 @@ pub(crate) struct Batch {
     parts: Vec<Part>,
     len: usize,
     bytes: usize,
+    /// Every pair so far is packable (see [`Size::packable`]).
+    packable: bool,
     /// Sort keys of one part and scratch space for sorting them.
     order: Vec<u64>,
     scratch: Vec<u64>,
@@ -111,6 +114,7 @@ impl Default for Batch {
             parts: (0..PARTS).map(|_| Part::default()).collect(),
             len: 0,
             bytes: 0,
+            packable: true,
             order: Vec::new(),
             scratch: Vec::new(),
         }
@@ -129,6 +133,7 @@ impl Batch {
         part.hashes.push(hash);
         self.len += 1;
         self.bytes += key.len() + value.len();
+        self.packable &= as_packed(key).is_some() && as_packed(value).is_some();
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -141,11 +146,13 @@ impl Batch {
         self.len >= MAX_ENTRIES || self.bytes >= MAX_BYTES
     }
 
-    /// The mean encoded length of a pair's key and value, rounded up.
-    fn mean_len(&self) -> (usize, usize) {
+    /// The size of the mean pair: its key and value lengths rounded up,
+    /// packable if every pair is.
+    fn mean_size(&self) -> Size {
         let n = self.len.max(1);
         let keys: usize = self.parts.iter().map(Part::key_bytes).sum();
-        (keys.div_ceil(n), (self.bytes - keys).div_ceil(n))
+        let size = Size::new(keys.div_ceil(n), (self.bytes - keys).div_ceil(n));
+        Size { packable: self.packable && size.klen <= 10 && size.vlen <= 10, ..size }
     }
 
     /// Empties the batch, keeping its memory.
@@ -153,6 +160,7 @@ impl Batch {
         self.parts.iter_mut().for_each(Part::clear);
         self.len = 0;
         self.bytes = 0;
+        self.packable = true;
     }
 }
 
@@ -169,8 +177,7 @@ impl RawDict {
             return Ok(());
         }
         self.store.writable()?;
-        let (klen, vlen) = batch.mean_len();
-        self.reserve_sized((batch.len() + more) as u64, Size::new(klen, vlen))?;
+        self.reserve_sized((batch.len() + more) as u64, batch.mean_size())?;
         let (mut order, mut scratch) = (std::mem::take(&mut batch.order), std::mem::take(&mut batch.scratch));
         for part in &batch.parts {
             part.group(self.dir.depth, &mut order, &mut scratch);
@@ -209,7 +216,8 @@ mod tests {
         for (i, &h) in hashes.iter().enumerate() {
             b.push(h, &[i as u8], &[i as u8; 3]);
         }
-        assert_eq!((b.len(), b.mean_len()), (3, (1, 3)));
+        let size = b.mean_size();
+        assert_eq!((b.len(), size.klen, size.vlen, size.packable), (3, 1, 3, false));
         assert_eq!(b.parts[0xff].pair(1), (hashes[2], &[2u8][..], &[2u8; 3][..]));
         assert_eq!(b.parts[1].pair(0), (hashes[1], &[1u8][..], &[1u8; 3][..]));
         b.clear();

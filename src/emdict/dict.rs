@@ -216,7 +216,7 @@ where
     fn decode_value(&self, found: &Found<'_>) -> Result<V> {
         let bytes = self.raw.value_of(&found.stored)?;
         let loc = found.loc;
-        decode(bytes, self.raw.store.dir(), || format!("value of entry {} in bucket {:#x}", loc.i, loc.page))
+        decode(&bytes, self.raw.store.dir(), || format!("value of entry {} in bucket {:#x}", loc.i, loc.page))
     }
 
     /// Decodes the value of the entry of key bytes `k` (hash `h`) found by
@@ -224,7 +224,7 @@ where
     #[inline]
     fn decode_stored_value(&self, stored: &Stored<'_>, h: u64, k: &[u8]) -> Result<V> {
         let bytes = self.raw.value_of(stored)?;
-        decode(bytes, self.raw.store.dir(), || match self.raw.find(h, k) {
+        decode(&bytes, self.raw.store.dir(), || match self.raw.find(h, k) {
             Ok(Some(found)) => format!("value of entry {} in bucket {:#x}", found.loc.i, found.loc.page),
             _ => "value of the entry looked up".to_string(),
         })
@@ -233,7 +233,7 @@ where
     fn decode_key(&self, found: &Found<'_>) -> Result<K> {
         let bytes = self.raw.key_of(&found.stored)?;
         let loc = found.loc;
-        decode(bytes, self.raw.store.dir(), || format!("key of entry {} in bucket {:#x}", loc.i, loc.page))
+        decode(&bytes, self.raw.store.dir(), || format!("key of entry {} in bucket {:#x}", loc.i, loc.page))
     }
 
     /// A copy of the value stored under `key`.

@@ -13,7 +13,7 @@ use super::bucket::PAGE;
 /// Addresses per directory page.
 pub(crate) const PER_PAGE: usize = PAGE / 8;
 /// The dict format version recorded in the root.
-pub(crate) const DICT_VERSION: u32 = 1;
+pub(crate) const DICT_VERSION: u32 = 2;
 pub(crate) const ROOT_MAGIC: [u8; 8] = *b"EMDICT\0\0";
 
 /// The dict's part of the meta record.
@@ -52,10 +52,13 @@ impl Root {
         }
         let version = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
         if version != DICT_VERSION {
-            return Err(Error::incompatible(
-                meta,
-                format!("dict format version {version}; this build reads version {DICT_VERSION}"),
-            ));
+            let how = if version < DICT_VERSION {
+                " (an older format: copy its entries into a new dict with the emds that wrote it)"
+            } else {
+                " (a newer format: open it with a newer emds)"
+            };
+            let what = format!("dict format version {version}; this build reads version {DICT_VERSION}{how}");
+            return Err(Error::incompatible(meta, what));
         }
         let word = |i: usize| u64::from_le_bytes(r[16 + 8 * i..24 + 8 * i].try_into().expect("8 bytes"));
         let root = Root {

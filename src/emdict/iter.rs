@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-use super::bucket::{Bucket, PAGE, Stored};
+use super::bucket::{Bucket, Cursor, Stored};
 use super::encode::decode;
 use super::raw::RawDict;
 use crate::codec;
@@ -19,8 +19,7 @@ pub(crate) struct RawIter<'a> {
     raw: &'a RawDict,
     next_idx: usize,
     page: Option<(Bucket<'a>, u64)>,
-    i: usize,
-    end: usize,
+    cursor: Cursor,
     hops: u64,
     remaining: u64,
 }
@@ -34,7 +33,7 @@ pub(crate) struct RawEntry<'a> {
 
 impl<'a> RawIter<'a> {
     pub(crate) fn new(raw: &'a RawDict) -> Self {
-        RawIter { raw, next_idx: 0, page: None, i: 0, end: PAGE, hops: 0, remaining: raw.len() }
+        RawIter { raw, next_idx: 0, page: None, cursor: Cursor::START, hops: 0, remaining: raw.len() }
     }
 
     fn fail(&mut self, e: Error) -> Option<Result<RawEntry<'a>>> {
@@ -51,9 +50,21 @@ impl<'a> RawIter<'a> {
 
     fn load(&mut self, addr: u64) -> Result<()> {
         self.page = Some((self.raw.bucket(addr)?, addr));
-        self.i = 0;
-        self.end = PAGE;
+        self.cursor = Cursor::START;
         Ok(())
+    }
+
+    /// The next entry of the current page, if any.
+    #[inline]
+    fn in_page(&mut self) -> Option<Result<RawEntry<'a>>> {
+        let (b, addr) = self.page?;
+        match b.next_entry(&mut self.cursor)? {
+            Ok(e) => {
+                self.remaining = self.remaining.saturating_sub(1);
+                Some(Ok(RawEntry { stored: e.stored, page: addr, i: e.i }))
+            }
+            Err(w) => self.corrupt(addr, w),
+        }
     }
 }
 
@@ -64,21 +75,10 @@ impl<'a> Iterator for RawIter<'a> {
     /// is [`next_page`](RawIter::next_page)'s.
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some((b, addr)) = self.page
-            && self.i < b.len()
-        {
-            let i = self.i;
-            return match b.entry_at(i, self.end) {
-                Ok((stored, start)) => {
-                    self.end = start;
-                    self.i += 1;
-                    self.remaining = self.remaining.saturating_sub(1);
-                    Some(Ok(RawEntry { stored, page: addr, i }))
-                }
-                Err(w) => self.corrupt(addr, w),
-            };
+        match self.in_page() {
+            Some(r) => Some(r),
+            None => self.next_page(),
         }
-        self.next_page()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -88,19 +88,20 @@ impl<'a> Iterator for RawIter<'a> {
 }
 
 impl<'a> RawIter<'a> {
-    /// The next entry as key and value bytes, if it is a slot of a
-    /// fixed-width page (the common case of small uniform entries): no
-    /// [`Stored`] to match on, no error to carry. `None` leaves the entry to
-    /// [`next`](Iterator::next).
+    /// The next entry, if it is a valid slot of a hashed page (the common
+    /// case of small uniform entries): no error to carry. `None` leaves the
+    /// entry to [`next`](Iterator::next).
     #[inline]
-    pub(crate) fn next_slot(&mut self) -> Option<(&'a [u8], &'a [u8], u64, usize)> {
+    pub(crate) fn next_slot(&mut self) -> Option<(Stored<'a>, u64, usize)> {
         let (b, addr) = self.page?;
-        let (key, value, start) = b.fixed_slot(self.i, self.end)?;
-        let i = self.i;
-        self.i += 1;
-        self.end = start;
+        if !b.is_hashed() {
+            return None;
+        }
+        let mut c = self.cursor;
+        let e = b.next_entry(&mut c)?.ok()?;
+        self.cursor = c;
         self.remaining = self.remaining.saturating_sub(1);
-        Some((key, value, addr, i))
+        Some((e.stored, addr, e.i))
     }
 
     /// Moves to the next page with an entry (the next of the chain, else the
@@ -109,9 +110,6 @@ impl<'a> RawIter<'a> {
     fn next_page(&mut self) -> Option<Result<RawEntry<'a>>> {
         loop {
             if let Some((b, addr)) = self.page {
-                if self.i < b.len() {
-                    return self.next();
-                }
                 match b.next() {
                     Some(next) => {
                         self.hops += 1;
@@ -120,6 +118,9 @@ impl<'a> RawIter<'a> {
                         }
                         if let Err(e) = self.load(next) {
                             return self.fail(e);
+                        }
+                        if let Some(r) = self.in_page() {
+                            return Some(r);
                         }
                     }
                     None => self.page = None,
@@ -142,8 +143,10 @@ impl<'a> RawIter<'a> {
             self.next_idx = (self.next_idx | (count - 1)) + 1;
             self.hops = 0;
             self.page = Some((b, addr));
-            self.i = 0;
-            self.end = PAGE;
+            self.cursor = Cursor::START;
+            if let Some(r) = self.in_page() {
+                return Some(r);
+            }
         }
     }
 }
@@ -163,11 +166,11 @@ fn value_what(e: &RawEntry<'_>) -> String {
 }
 
 pub(crate) fn decode_key<K: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -> Result<K> {
-    decode(raw.key_of(&e.stored)?, raw.store.dir(), || key_what(e))
+    decode(&raw.key_of(&e.stored)?, raw.store.dir(), || key_what(e))
 }
 
 pub(crate) fn decode_value<V: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -> Result<V> {
-    decode(raw.value_of(&e.stored)?, raw.store.dir(), || value_what(e))
+    decode(&raw.value_of(&e.stored)?, raw.store.dir(), || value_what(e))
 }
 
 /// Decodes a whole key or value; `None` on any failure (the caller then
@@ -193,14 +196,13 @@ macro_rules! dict_iter {
 
             #[inline]
             fn next(&mut self) -> Option<Self::Item> {
-                if let Some((key, value, page, i)) = self.inner.next_slot() {
-                    let $slot = (key, value);
+                if let Some((stored, page, i)) = self.inner.next_slot() {
+                    let $slot = stored;
                     let fast_path = || $fast;
                     if let Some(item) = fast_path() {
                         return Some(Ok(item));
                     }
                     // A decoding failure: decode again the slow way, which names the entry.
-                    let stored = Stored::Inline { key, value };
                     let $raw = self.inner.raw();
                     let $e = RawEntry { stored, page, i };
                     let slow_path = || $body;
@@ -251,7 +253,7 @@ dict_iter!(
     /// ```
     Iter,
     (K, V),
-    |slot| Some((fast::<K>(slot.0)?, fast::<V>(slot.1)?)),
+    |slot| Some((fast::<K>(&slot.inline_key()?)?, fast::<V>(&slot.inline_value()?)?)),
     |raw, e| Ok((decode_key(raw, &e)?, decode_value(raw, &e)?))
 );
 
@@ -275,7 +277,7 @@ dict_iter!(
     /// ```
     Keys,
     K,
-    |slot| fast::<K>(slot.0),
+    |slot| fast::<K>(&slot.inline_key()?),
     |raw, e| decode_key(raw, &e)
 );
 
@@ -299,7 +301,7 @@ dict_iter!(
     /// ```
     Values,
     V,
-    |slot| fast::<V>(slot.1),
+    |slot| fast::<V>(&slot.inline_value()?),
     |raw, e| decode_value(raw, &e)
 );
 

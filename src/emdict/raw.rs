@@ -2,15 +2,17 @@
 //! bytes here, so this code is compiled once, not per key and value type.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::alloc::{CheckReport, ROOT_SIZE, Store};
 use crate::error::{Error, Result};
 
+pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, FLAG_FIXED, FLAG_OVERFLOW, HEADER, MAX_INLINE, PAGE, REF_LEN, Stored, footprint, slot_width,
-    varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE, PAGE, Stored,
+    footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root};
 
@@ -25,41 +27,28 @@ pub(crate) struct Loc {
     pub len: usize,
     /// The out-of-line object (address, length) if the entry has one.
     pub object: Option<(u64, usize)>,
-    /// An inline entry's value: its offset in the page and length.
+    /// An inline entry's value: its offset in the page and length (in a
+    /// packed page, of its `u64` word).
     pub value: Option<(usize, usize)>,
+    /// The entry is a slot of a packed page.
+    pub packed: bool,
 }
 
-/// The sizes of an entry: key and value lengths, and whether it is stored inline.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Size {
-    pub klen: usize,
-    pub vlen: usize,
-    pub inline: bool,
-}
-
-impl Size {
-    #[inline]
-    pub(crate) fn new(klen: usize, vlen: usize) -> Size {
-        Size { klen, vlen, inline: varint_len(klen as u64) + klen + vlen <= MAX_INLINE }
-    }
-
-    fn of(s: &Stored<'_>) -> Size {
-        match *s {
-            Stored::Inline { key, value } => Size::new(key.len(), value.len()),
-            Stored::OutOfLine { klen, vlen, .. } => Size { klen: klen as usize, vlen: vlen as usize, inline: false },
-        }
-    }
-
-    /// Its data length in a variable-width page.
-    #[inline]
-    fn len(&self) -> usize {
-        if self.inline { varint_len(self.klen as u64) + self.klen + self.vlen } else { REF_LEN }
-    }
+/// Where the entry `stored` in slot `i` of the hashed page `b` (at `addr`,
+/// position `pos` of its chain) is.
+#[inline]
+fn hashed_loc(b: &Bucket<'_>, pos: usize, addr: u64, i: usize, stored: Stored<'_>) -> Loc {
+    let width = b.width();
+    let start = PAGE - (i + 1) * width;
+    let (value, packed) = match stored {
+        Stored::Inline { value: v, .. } => (Some((v.as_ptr() as usize - b.page_ptr(), v.len())), false),
+        _ => (Some((start + 8, 8)), true),
+    };
+    Loc { pos, page: addr, i, start, len: width, object: None, value, packed }
 }
 
 /// An entry read from a copied page, for rewriting.
 struct Ent<'c> {
-    tag: u8,
     hash: u64,
     /// The key, if inline (to tell the new key apart without reading objects).
     key: Option<&'c [u8]>,
@@ -67,30 +56,48 @@ struct Ent<'c> {
     size: Size,
 }
 
-/// The slot width for a page holding entries of `sizes`, or `None` for
-/// variable width: fixed width when every entry can have a slot and slots
-/// cost at most 15% more space than variable-width entries (fixed-width
-/// lookups read no lengths, so they are faster).
-fn choose_width(sizes: impl Iterator<Item = Size>) -> Option<usize> {
-    let (mut n, mut widest, mut variable) = (0, 0, 0);
+/// The format for a page holding entries of `sizes`: a hashed one when the
+/// entries fit one page in it and it pays (hashed lookups read no lengths
+/// and probe from a home slot, so they are faster), else variable width.
+/// Fixed width pays when every entry can have a slot and the slots take at
+/// most 15% more space than variable-width entries; packed, when every
+/// entry is packable and its slots take at most 15% more space than
+/// variable-width entries or than paying fixed-width slots (a packed slot
+/// compares one word).
+fn choose_format(sizes: impl Iterator<Item = Size>) -> Format {
+    let (mut n, mut widest, mut variable, mut packable) = (0, 0, 0, true);
     for s in sizes {
-        if !s.inline {
-            return None;
-        }
-        widest = widest.max(slot_width(s.klen, s.vlen)?);
+        let Some(w) = slot_width(s.klen, s.vlen).filter(|_| s.inline) else {
+            return Format::Variable;
+        };
+        widest = widest.max(w);
         variable += footprint(s.len());
+        packable &= s.packable;
         n += 1;
     }
-    (n > 0 && n * (1 + widest) * 20 <= variable * 23).then_some(widest)
+    // A hashed page's entries each take their share of the page at the
+    // maximum load: (PAGE - HEADER) / per_page bytes.
+    let fits = |f: Format| n > 0 && n <= f.per_page(0);
+    let within = |f: Format, bytes: usize| n * (PAGE - HEADER) * 20 <= bytes * 23 * f.per_page(0);
+    let fixed = Format::Fixed(widest);
+    let fixed_pays = fits(fixed) && within(fixed, variable);
+    let fixed_bytes = n * (PAGE - HEADER) / fixed.per_page(0).max(1);
+    let packed = Format::Packed;
+    if packable && fits(packed) && (within(packed, variable) || (fixed_pays && within(packed, fixed_bytes))) {
+        packed
+    } else if fixed_pays {
+        fixed
+    } else {
+        Format::Variable
+    }
 }
 
-/// Whether entries of `sizes` fit one page in format `width`.
-fn fits(width: Option<usize>, sizes: impl Iterator<Item = Size>) -> bool {
-    let bytes: usize = match width {
-        Some(w) => sizes.map(|_| 1 + w).sum(),
-        None => sizes.map(|s| footprint(s.len())).sum(),
-    };
-    HEADER + bytes <= PAGE
+/// Whether entries of `sizes` fit one page in `format`.
+fn fits(format: Format, sizes: impl Iterator<Item = Size>) -> bool {
+    match format {
+        Format::Variable => HEADER + sizes.map(|s| footprint(s.len())).sum::<usize>() <= PAGE,
+        hashed => sizes.count() <= hashed.per_page(0),
+    }
 }
 
 /// An entry found by key: where it is and its stored form.
@@ -127,6 +134,11 @@ pub(crate) struct RawDict {
     /// Entries reserved (`reserve`) while the dict was empty, so of a size
     /// not known yet: the buckets are made at the next insertion.
     pending_reserve: u64,
+    /// The layout of the last hashed page a lookup read (see
+    /// [`Bucket::layout`]): a lookup starts loading the lines it will read
+    /// in a page of that layout before it reads the page's header. Only a
+    /// hint: a wrong one costs a cache miss, never a wrong result.
+    hint: AtomicU32,
     /// Test hook: the hash is ANDed with this, to force collisions.
     #[cfg(test)]
     pub hash_mask: u64,
@@ -197,6 +209,7 @@ impl RawDict {
             objects: r.objects,
             touched: HashSet::new(),
             pending_reserve: 0,
+            hint: AtomicU32::new(0),
             #[cfg(test)]
             hash_mask: u64::MAX,
         })
@@ -216,6 +229,16 @@ impl RawDict {
         #[cfg(test)]
         let h = h & self.hash_mask;
         h
+    }
+
+    /// The hash function, as a value that borrows nothing (for page writers).
+    fn hasher(&self) -> impl Fn(&[u8]) -> u64 + Copy + 'static {
+        let seed = self.seed;
+        #[cfg(test)]
+        let mask = self.hash_mask;
+        #[cfg(not(test))]
+        let mask = u64::MAX;
+        move |k| xxh3_64_with_seed(k, seed) & mask
     }
 
     /// The directory index of hash `h`: its top `depth` bits.
@@ -238,34 +261,44 @@ impl RawDict {
 
     /// The key bytes of a stored entry.
     #[inline]
-    pub(crate) fn key_of<'a>(&'a self, s: &Stored<'a>) -> Result<&'a [u8]> {
+    pub(crate) fn key_of<'a>(&'a self, s: &Stored<'a>) -> Result<Bytes<'a>> {
         match *s {
-            Stored::Inline { key, .. } => Ok(key),
-            Stored::OutOfLine { addr, klen, .. } => self.object(addr, 0, klen),
+            Stored::OutOfLine { addr, klen, .. } => self.object(addr, 0, klen).map(Bytes::Slice),
+            _ => Ok(s.inline_key().expect("an inline entry")),
         }
     }
 
     /// The value bytes of a stored entry.
     #[inline]
-    pub(crate) fn value_of<'a>(&'a self, s: &Stored<'a>) -> Result<&'a [u8]> {
+    pub(crate) fn value_of<'a>(&'a self, s: &Stored<'a>) -> Result<Bytes<'a>> {
         match *s {
-            Stored::Inline { value, .. } => Ok(value),
-            Stored::OutOfLine { addr, klen, vlen } => self.object(addr, klen, vlen),
+            Stored::OutOfLine { addr, klen, vlen } => self.object(addr, klen, vlen).map(Bytes::Slice),
+            _ => Ok(s.inline_value().expect("an inline entry")),
         }
     }
 
     /// The stored entry with key bytes `key`, whose hash is `h`: the lookup
-    /// of `get` and `contains_key`. A bucket of one fixed-width page (the
-    /// common case) is searched without building a [`Loc`].
+    /// of `get` and `contains_key`. A bucket of one hashed page (the common
+    /// case) is searched without building a [`Loc`], and the lines of the
+    /// page it reads are requested together, before the header is read
+    /// (from the layout hint): one cache miss's wait instead of three.
     #[inline]
     pub(crate) fn lookup<'a>(&'a self, h: u64, key: &'a [u8]) -> Result<Option<Stored<'a>>> {
         let Some(&head) = self.dir.entries.get(self.index(h)) else {
             return Ok(None);
         };
-        let b = self.bucket(head)?;
-        if b.is_lone_fixed() {
-            return match b.find_fixed(h as u8, key) {
-                Ok(v) => Ok(v.map(|value| Stored::Inline { key, value })),
+        let page = self.store.read(head, PAGE)?;
+        let hint = self.hint.load(Ordering::Relaxed);
+        if hint != 0 {
+            prefetch_lookup(page, h, hint);
+        }
+        let b = Bucket::new(page).map_err(|w| corrupt_bucket(&self.store, head, w))?;
+        if b.is_lone_hashed() {
+            if b.layout() != hint {
+                self.hint.store(b.layout(), Ordering::Relaxed);
+            }
+            return match b.find_hashed(h, key) {
+                Ok(v) => Ok(v.map(|(_, stored)| stored)),
                 Err(w) => Err(corrupt_bucket(&self.store, head, w)),
             };
         }
@@ -283,7 +316,15 @@ impl RawDict {
         let mut pos = 0;
         loop {
             let b = self.bucket(addr)?;
-            let hit = b.find_tag(tag, |i| {
+            if b.is_hashed() {
+                match b.find_hashed(h, key) {
+                    Ok(Some((i, stored))) => {
+                        return Ok(Some(Found { loc: hashed_loc(&b, pos, addr, i, stored), stored }));
+                    }
+                    Ok(None) => {}
+                    Err(w) => return Err(corrupt_bucket(&self.store, addr, w)),
+                }
+            } else if let Some(r) = b.find_tag(tag, |i| {
                 let end = b.end_of(i);
                 let (stored, start) = match b.entry_at(i, end) {
                     Ok(x) => x,
@@ -291,6 +332,7 @@ impl RawDict {
                 };
                 let same = match stored {
                     Stored::Inline { key: k, .. } => same_bytes(k, key),
+                    Stored::Packed { .. } => false,
                     Stored::OutOfLine { addr: a, klen, .. } => {
                         klen == key.len() as u64
                             && match self.object(a, 0, klen) {
@@ -305,10 +347,11 @@ impl RawDict {
                 let (object, value) = match stored {
                     Stored::OutOfLine { addr: a, klen, vlen } => (Some((a, klen.saturating_add(vlen) as usize)), None),
                     Stored::Inline { value: v, .. } => (None, Some((v.as_ptr() as usize - b.page_ptr(), v.len()))),
+                    Stored::Packed { .. } => (None, None),
                 };
-                Some(Ok(Found { loc: Loc { pos, page: addr, i, start, len: end - start, object, value }, stored }))
-            });
-            if let Some(r) = hit {
+                let loc = Loc { pos, page: addr, i, start, len: end - start, object, value, packed: false };
+                Some(Ok(Found { loc, stored }))
+            }) {
                 return r.map(Some);
             }
             match b.next() {
@@ -446,16 +489,16 @@ impl RawDict {
             return Ok(false);
         };
         let b = self.bucket(head)?;
-        let size = Size::new(key.len(), value.len());
-        if !b.is_lone_fixed() || !b.has_room(size.klen, size.vlen, size.len(), size.inline) {
+        let size = Size::of_pair(key, value);
+        if !b.is_lone_hashed() || !b.has_room(&size) {
             return Ok(false);
         }
-        match b.find_fixed(h as u8, key) {
+        match b.find_hashed(h, key) {
             Ok(None) if self.store.is_writable(head, PAGE) => {}
             Ok(_) => return Ok(false),
             Err(w) => return Err(corrupt_bucket(&self.store, head, w)),
         }
-        BucketMut::new(self.store.write(head, PAGE)?).append_inline(h as u8, key, value);
+        BucketMut::new(self.store.write(head, PAGE)?).append_inline(h, key, value);
         self.len += 1;
         Ok(true)
     }
@@ -463,7 +506,7 @@ impl RawDict {
     /// Inserts an entry whose key is known to be absent.
     pub(crate) fn put_new(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
-        let size = Size::new(key.len(), value.len());
+        let size = Size::of_pair(key, value);
         if self.pending_reserve != 0 {
             self.reserve_sized(0, size)?;
         }
@@ -476,7 +519,7 @@ impl RawDict {
             let mut addr = head;
             loop {
                 let b = self.bucket(addr)?;
-                if b.has_room(size.klen, size.vlen, size.len(), size.inline) {
+                if b.has_room(&size) {
                     return self.write_entry(addr, h, key, value, size.inline);
                 }
                 match b.next() {
@@ -512,9 +555,9 @@ impl RawDict {
     fn append_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], obj: Option<u64>) -> Result<()> {
         let mut b = BucketMut::new(self.store.write(page, PAGE)?);
         match obj {
-            None => b.append_inline(h as u8, key, value),
+            None => b.append_inline(h, key, value),
             Some(obj) => {
-                b.append_ref(h as u8, obj, key.len() as u64, value.len() as u64);
+                b.append_ref(h, obj, key.len() as u64, value.len() as u64);
                 self.objects += 1;
             }
         }
@@ -524,15 +567,15 @@ impl RawDict {
     #[cold]
     #[inline(never)]
     fn first_bucket(&mut self) -> Result<()> {
-        let addr = self.new_page(0, 0, None)?;
+        let addr = self.new_page(0, 0, Format::Variable)?;
         self.dir.init(addr);
         Ok(())
     }
 
     /// A fresh, empty bucket page.
-    fn new_page(&mut self, depth: u32, flags: u8, width: Option<usize>) -> Result<u64> {
+    fn new_page(&mut self, depth: u32, flags: u8, format: Format) -> Result<u64> {
         let addr = self.store.alloc_pages(1)?;
-        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags, width);
+        BucketMut::new(self.store.write(addr, PAGE)?).init(depth, flags, format);
         self.touched.insert(addr);
         self.bucket_pages += 1;
         Ok(addr)
@@ -560,10 +603,10 @@ impl RawDict {
         let ents = self.entries_of(&copies, &pages)?;
         if pages.len() == 1 {
             let sizes = ents.iter().map(|e| e.size).chain([size]);
-            let width = choose_width(sizes.clone());
-            if fits(width, sizes) {
+            let format = choose_format(sizes.clone());
+            if fits(format, sizes) {
                 let mut chain = vec![head];
-                if let Err(e) = self.write_page(&mut chain, depth, width, &ents) {
+                if let Err(e) = self.write_page(&mut chain, depth, format, &ents) {
                     self.undo_rewrite(&copies[0], &chain, &[])?;
                     return Err(e);
                 }
@@ -581,7 +624,7 @@ impl RawDict {
             self.split(self.index(h), h, size, &pages, &copies[0], &ents)
         } else {
             let last = *pages.last().expect("a chain has a head");
-            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
+            let page = self.new_page(depth, FLAG_OVERFLOW, Format::Variable)?;
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
@@ -598,51 +641,51 @@ impl RawDict {
             self.pending_reserve = self.pending_reserve.max(additional);
             return Ok(());
         }
-        let per_entry = self.sampled_footprint()?;
-        self.reserve_for(self.len.saturating_add(additional), per_entry, None)
+        let per_page = (PAGE - HEADER) / self.sampled_footprint()?;
+        self.reserve_for(self.len.saturating_add(additional), per_page, Format::Variable)
     }
 
     /// Reserves room for `more` entries beyond those in the dict (and any
     /// pending reservation), of about `size` each.
     pub(crate) fn reserve_sized(&mut self, more: u64, size: Size) -> Result<()> {
         let total = self.len.saturating_add(more).saturating_add(std::mem::take(&mut self.pending_reserve));
-        let width = slot_width(size.klen, size.vlen).filter(|_| size.inline);
-        let per_entry = width.map_or(footprint(size.len()), |w| (1 + w).min(footprint(size.len())));
-        self.reserve_for(total, per_entry, width)
+        let format = choose_format([size].into_iter());
+        self.reserve_for(total, format.per_page(footprint(size.len())), format)
     }
 
-    /// The mean bytes per entry (tag, length and data) in up to 8 buckets
-    /// spread over the directory.
+    /// The mean bytes per entry (tag, length and data; in a hashed page, its
+    /// share of the page at the maximum load) in up to 8 buckets spread over
+    /// the directory.
     fn sampled_footprint(&self) -> Result<usize> {
         let n = self.dir.entries.len();
         let (mut entries, mut bytes) = (0, 0);
         for i in 0..8 {
             let b = self.bucket(self.dir.entries[i * n / 8])?;
             entries += b.len();
-            bytes += PAGE - HEADER - b.free();
+            bytes += b.footprint();
         }
         Ok(bytes.div_ceil(entries.max(1)).max(1))
     }
 
-    /// Makes the buckets that `total` entries of `per_entry` bytes need:
+    /// Makes the buckets that `total` entries, `per_page` to a full page, need:
     /// `2^d` of depth `d`, the least depth at which one-page buckets would be
     /// at most 90% full on average (random keys then overflow a few buckets,
     /// which split as usual), at most [`MAX_RESERVE_DEPTH`]. Nothing is done
     /// if the dict has that many bucket pages already; otherwise every
     /// shallower bucket is split to depth `d` in one pass, and an empty dict
     /// gets `2^d` empty buckets at once, their pages contiguous in hash order,
-    /// with fixed-width slots of `width` bytes if given. A bucket split fails
+    /// in `format`. A bucket split fails
     /// without changing it (a full disk); the buckets split before it stay
     /// split (a valid state).
-    fn reserve_for(&mut self, total: u64, per_entry: usize, width: Option<usize>) -> Result<()> {
-        let per_page = ((PAGE - HEADER) / per_entry.max(1)).max(1) as u64;
+    fn reserve_for(&mut self, total: u64, per_page: usize, format: Format) -> Result<()> {
+        let per_page = per_page.max(1) as u64;
         let buckets = total.saturating_mul(10).div_ceil(per_page * 9);
         let depth = buckets.next_power_of_two().trailing_zeros().min(MAX_RESERVE_DEPTH);
         if depth == 0 || self.bucket_pages >= 1 << depth {
             return Ok(());
         }
         if self.dir.entries.is_empty() {
-            return self.fresh_buckets(depth, width);
+            return self.fresh_buckets(depth, format);
         }
         let before = self.dir.depth;
         while self.dir.depth < depth {
@@ -681,7 +724,7 @@ impl RawDict {
     /// Makes the first buckets of an empty dict: `2^depth` empty ones, in
     /// runs of contiguous pages.
     #[cold]
-    fn fresh_buckets(&mut self, depth: u32, width: Option<usize>) -> Result<()> {
+    fn fresh_buckets(&mut self, depth: u32, format: Format) -> Result<()> {
         const RUN: u64 = 1 << 14;
         let count = 1u64 << depth;
         let mut runs: Vec<(u64, u64)> = Vec::new();
@@ -703,7 +746,7 @@ impl RawDict {
         for (start, n) in runs {
             for p in 0..n {
                 let addr = start + p * PAGE as u64;
-                BucketMut::new(self.store.write(addr, PAGE)?).init(depth, 0, width);
+                BucketMut::new(self.store.write(addr, PAGE)?).init(depth, 0, format);
                 self.touched.insert(addr);
                 entries.push(addr);
             }
@@ -732,8 +775,8 @@ impl RawDict {
         let mut made: Vec<Vec<u64>> = Vec::with_capacity(parts);
         let mut filled = Ok(());
         for group in &groups {
-            let width = choose_width(group.iter().map(|e| e.size));
-            match self.new_page(depth, 0, width) {
+            let format = choose_format(group.iter().map(|e| e.size));
+            match self.new_page(depth, 0, format) {
                 Ok(p) => made.push(vec![p]),
                 Err(e) => {
                     filled = Err(e);
@@ -792,25 +835,24 @@ impl RawDict {
         let mut ents = Vec::new();
         for (copy, &p) in copies.iter().zip(pages) {
             let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-            let mut end = PAGE;
-            for i in 0..b.len() {
-                let (stored, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                end = start;
+            let mut c = Cursor::START;
+            while let Some(e) = b.next_entry(&mut c) {
+                let stored = e.map_err(|w| corrupt_bucket(&self.store, p, w))?.stored;
                 let key = match stored {
                     Stored::Inline { key, .. } => Some(key),
-                    Stored::OutOfLine { .. } => None,
+                    _ => None,
                 };
-                let hash = self.hash(self.key_of(&stored)?);
-                ents.push(Ent { tag: b.tags()[i], hash, key, stored, size: Size::of(&stored) });
+                let hash = self.hash(&self.key_of(&stored)?);
+                ents.push(Ent { hash, key, stored, size: Size::of(&stored) });
             }
         }
         Ok(ents)
     }
 
     /// Rewrites page `page` (writable, the only page of its bucket) to hold
-    /// `ents` in the format `width`.
-    fn write_page(&mut self, chain: &mut Vec<u64>, depth: u32, width: Option<usize>, ents: &[Ent<'_>]) -> Result<()> {
-        BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, width);
+    /// `ents` in `format`.
+    fn write_page(&mut self, chain: &mut Vec<u64>, depth: u32, format: Format, ents: &[Ent<'_>]) -> Result<()> {
+        BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, format);
         for e in ents {
             self.push(chain, depth, e)?;
         }
@@ -847,14 +889,14 @@ impl RawDict {
         let bit = 63 - depth;
         let high = |hash: u64| (hash >> bit) & 1 == 1;
         let (hi_ents, lo_ents): (Vec<&Ent<'_>>, Vec<&Ent<'_>>) = ents.iter().partition(|e| high(e.hash));
-        let width_for = |side: &[&Ent<'_>], new_here: bool| {
+        let format_for = |side: &[&Ent<'_>], new_here: bool| {
             let extra = new_here.then_some(size);
-            choose_width(side.iter().map(|e| e.size).chain(extra))
+            choose_format(side.iter().map(|e| e.size).chain(extra))
         };
-        let lo_width = width_for(&lo_ents, !high(h));
-        let hi_width = width_for(&hi_ents, high(h));
-        let hi_head = self.new_page(depth + 1, 0, hi_width)?;
-        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_width);
+        let lo_format = format_for(&lo_ents, !high(h));
+        let hi_format = format_for(&hi_ents, high(h));
+        let hi_head = self.new_page(depth + 1, 0, hi_format)?;
+        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_format);
         let (mut lo, mut hi) = (vec![head], vec![hi_head]);
         let mut pushed = Ok(());
         for (chain, side) in [(&mut lo, lo_ents), (&mut hi, hi_ents)] {
@@ -880,18 +922,23 @@ impl RawDict {
     fn push(&mut self, chain: &mut Vec<u64>, depth: u32, e: &Ent<'_>) -> Result<()> {
         let last = *chain.last().expect("a chain has a head");
         let b = self.bucket(last)?;
-        let page = if b.has_room(e.size.klen, e.size.vlen, e.size.len(), e.size.inline) {
+        let page = if b.has_room(&e.size) {
             last
         } else {
-            let page = self.new_page(depth, FLAG_OVERFLOW, None)?;
+            let page = self.new_page(depth, FLAG_OVERFLOW, Format::Variable)?;
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             chain.push(page);
             page
         };
         let mut out = BucketMut::new(self.store.write(page, PAGE)?);
         match e.stored {
-            Stored::Inline { key, value } => out.append_inline(e.tag, key, value),
-            Stored::OutOfLine { addr, klen, vlen } => out.append_ref(e.tag, addr, klen, vlen),
+            Stored::Inline { key, value } => out.append_inline(e.hash, key, value),
+            Stored::Packed { key, value } => out.append_inline(
+                e.hash,
+                super::bucket::Varint::new(key).bytes(),
+                super::bucket::Varint::new(value).bytes(),
+            ),
+            Stored::OutOfLine { addr, klen, vlen } => out.append_ref(e.hash, addr, klen, vlen),
         }
         Ok(())
     }
@@ -900,12 +947,15 @@ impl RawDict {
     /// same inline length; otherwise removes it and inserts anew.
     pub(crate) fn replace(&mut self, h: u64, loc: Loc, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
-        if let Some((vstart, vlen)) = loc.value
-            && vlen == value.len()
-        {
+        let same_size = match loc.value {
+            Some((_, vlen)) if loc.packed => vlen == 8 && super::bucket::as_packed(value).is_some(),
+            Some((_, vlen)) => vlen == value.len(),
+            None => false,
+        };
+        if let Some((vstart, _)) = loc.value.filter(|_| same_size) {
             let head = self.make_writable(self.index(h))?;
             let page = self.page_at(head, loc.pos)?;
-            self.store.write(page, PAGE)?[vstart..vstart + vlen].copy_from_slice(value);
+            BucketMut::new(self.store.write(page, PAGE)?).set_value(vstart, value);
             return Ok(());
         }
         self.replace_moving(h, key, value)
@@ -916,7 +966,7 @@ impl RawDict {
     /// chain, growing the bucket) happens before the old entry goes, so a
     /// failed replace leaves the old entry in place.
     fn replace_moving(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
-        let size = Size::new(key.len(), value.len());
+        let size = Size::of_pair(key, value);
         let obj = if size.inline { None } else { Some(self.new_object(key, value)?) };
         let (head, loc, page) = match self.make_room_for_replace(h, key, size) {
             Ok(x) => x,
@@ -927,7 +977,8 @@ impl RawDict {
                 return Err(e);
             }
         };
-        BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len);
+        let hash = self.hasher();
+        BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len, hash);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
             decrement(&self.store, &mut self.objects, "objects")?;
@@ -950,14 +1001,13 @@ impl RawDict {
             let Some(loc) = self.find(h, key)?.map(|f| f.loc) else {
                 return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
             };
-            let (klen, vlen, len, inline) = (size.klen, size.vlen, size.len(), size.inline);
-            if self.bucket(loc.page)?.has_room_without(loc.len, klen, vlen, len, inline) {
+            if self.bucket(loc.page)?.has_room_without(loc.len, &size) {
                 return Ok((head, loc, loc.page));
             }
             let mut addr = head;
             loop {
                 let b = self.bucket(addr)?;
-                if b.has_room(klen, vlen, len, inline) {
+                if b.has_room(&size) {
                     return Ok((head, loc, addr));
                 }
                 match b.next() {
@@ -988,7 +1038,8 @@ impl RawDict {
         let idx = self.index(h);
         let head = self.make_writable(idx)?;
         let page = self.page_at(head, loc.pos)?;
-        BucketMut::new(self.store.write(page, PAGE)?).remove(loc.i, loc.start, loc.len);
+        let hash = self.hasher();
+        BucketMut::new(self.store.write(page, PAGE)?).remove(loc.i, loc.start, loc.len, hash);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
             decrement(&self.store, &mut self.objects, "objects")?;
@@ -997,7 +1048,7 @@ impl RawDict {
         let b = self.bucket(page)?;
         let merge = if b.len() == 0 {
             self.empty_page(idx, head, page)
-        } else if loc.pos == 0 && b.next().is_none() && PAGE - HEADER - b.free() <= MERGE_FILL / 2 {
+        } else if loc.pos == 0 && b.next().is_none() && b.footprint() <= MERGE_FILL / 2 {
             self.merge(idx)
         } else {
             Ok(())
@@ -1056,7 +1107,7 @@ impl RawDict {
         let buddy_start = start ^ count;
         let (buddy, buddy_depth, _, _) = self.span(buddy_start)?;
         let (a, b) = (self.bucket(head)?, self.bucket(buddy)?);
-        let used = |x: &Bucket<'_>| PAGE - HEADER - x.free();
+        let used = |x: &Bucket<'_>| x.footprint();
         let lone = a.next().is_none() && b.next().is_none();
         if buddy_depth != depth || !lone || used(&a) + used(&b) > MERGE_FILL {
             return Ok(false);
@@ -1080,9 +1131,9 @@ impl RawDict {
             Err(e) => return Err(e),
         };
         let ents = self.entries_of(&copies, &pages)?;
-        let width = choose_width(ents.iter().map(|e| e.size));
+        let format = choose_format(ents.iter().map(|e| e.size));
         let mut chain = vec![head];
-        if let Err(e) = self.write_page(&mut chain, depth - 1, width, &ents) {
+        if let Err(e) = self.write_page(&mut chain, depth - 1, format, &ents) {
             self.undo_rewrite(&copies[0], &chain, &[])?;
             return Err(e);
         }
@@ -1127,11 +1178,10 @@ impl RawDict {
             for p in self.chain(head)? {
                 pages.push(p);
                 let b = self.bucket(p)?;
-                let mut end = PAGE;
-                for i in 0..b.len() {
-                    let (s, start) = b.entry_at(i, end).map_err(|w| corrupt_bucket(&self.store, p, w))?;
-                    end = start;
-                    if let Stored::OutOfLine { addr, klen, vlen } = s {
+                let mut c = Cursor::START;
+                while let Some(e) = b.next_entry(&mut c) {
+                    let e = e.map_err(|w| corrupt_bucket(&self.store, p, w))?;
+                    if let Stored::OutOfLine { addr, klen, vlen } = e.stored {
                         objects.push((addr, klen.saturating_add(vlen)));
                     }
                 }
@@ -1194,21 +1244,31 @@ impl RawDict {
                     return Err(bad(p, "checksum mismatch".into()));
                 }
                 let want = if pos == 0 { 0 } else { FLAG_OVERFLOW };
-                if b.depth() != depth || b.flags() & !FLAG_FIXED != want {
+                if b.depth() != depth || b.flags() & !(FLAG_FIXED | FLAG_PACKED) != want {
                     return Err(bad(p, format!("depth {} flags {} in a chain of depth {depth}", b.depth(), b.flags())));
                 }
                 if b.len() == 0 && pos > 0 {
                     return Err(bad(p, "an empty overflow page".into()));
                 }
-                let mut end = PAGE;
-                for i in 0..b.len() {
-                    let (s, start) = b.entry_at(i, end).map_err(|w| bad(p, w))?;
-                    end = start;
-                    let h = self.hash(self.key_of(&s)?);
+                let (mut c, mut count, mut bytes) = (Cursor::START, 0, 0);
+                while let Some(e) = b.next_entry(&mut c) {
+                    let e = e.map_err(|w| bad(p, w))?;
+                    let (i, s) = (e.i, e.stored);
+                    let h = self.hash(&self.key_of(&s)?);
+                    let tag = if b.is_hashed() { tag_of(h) } else { h as u8 };
                     if self.index(h) >> (self.dir.depth - depth) != idx >> (self.dir.depth - depth)
-                        || b.tags()[i] != h as u8
+                        || b.tags()[i] != tag
                     {
                         return Err(bad(p, format!("entry {i} is in the wrong bucket for its hash")));
+                    }
+                    if b.is_hashed() && !b.reachable(i, home(h, b.tags().len())) {
+                        return Err(bad(p, format!("slot {i}: an empty slot lies between it and its home slot")));
+                    }
+                    if let Stored::Inline { key, value } = s
+                        && b.format() == Format::Packed
+                        && (super::bucket::as_packed(key).is_none() || super::bucket::as_packed(value).is_none())
+                    {
+                        return Err(bad(p, format!("slot {i}: not a packed entry in a packed page")));
                     }
                     if let Stored::OutOfLine { addr, klen, vlen } = s {
                         if (varint_len(klen) as u64).saturating_add(klen).saturating_add(vlen) <= MAX_INLINE as u64 {
@@ -1217,11 +1277,14 @@ impl RawDict {
                         self.object(addr, 0, klen.saturating_add(vlen))?;
                         objects.push((addr, klen.saturating_add(vlen)));
                     }
-                    entries += 1;
+                    count += 1;
+                    bytes += e.len;
                 }
-                if PAGE - end != b.used() {
-                    return Err(bad(p, format!("entries take {} bytes, header says {}", PAGE - end, b.used())));
+                if count != b.len() || bytes != b.used() {
+                    let what = format!("{count} entries take {bytes} bytes, header says {} in {}", b.len(), b.used());
+                    return Err(bad(p, what));
                 }
+                entries += count as u64;
             }
             idx += count;
         }

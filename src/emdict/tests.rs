@@ -61,30 +61,44 @@ fn hashes_share_their_top_bits() {
     collide("top-bits", 0x0000_ffff_ffff_ffff, 20000);
 }
 
-/// Uniform entries (u64 keys and values) end up in fixed-width pages, and
-/// entries of very different sizes in variable-width ones; both read back.
+/// Integer entries (u64 keys and values) end up in packed pages, other
+/// uniform entries in fixed-width ones, and entries of very different sizes
+/// in variable-width ones; an entry that does not pack turns its page into
+/// another format; all read back.
 #[test]
 fn page_formats_follow_the_entries() {
-    let count_fixed = |raw: &super::raw::RawDict| {
+    use super::bucket::Format;
+    let count = |raw: &super::raw::RawDict, want: fn(Format) -> bool| {
         let mut pages: Vec<u64> = raw.dir.entries.clone();
         pages.dedup();
-        let fixed = pages.iter().filter(|&&p| raw.bucket(p).unwrap().width().is_some()).count();
-        (fixed, pages.len())
+        let hits = pages.iter().filter(|&&p| want(raw.bucket(p).unwrap().format())).count();
+        (hits, pages.len())
     };
     let dir = temp_dir("formats");
     let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
     d.extend((0..20_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i))).unwrap();
-    let (fixed, pages) = count_fixed(raw_mut(&mut d));
-    assert!(pages > 10 && fixed * 10 >= pages * 9, "{fixed} of {pages} pages fixed-width");
-    // A wider value forces its page to be rewritten wider (or variable).
-    d.insert(5u64.wrapping_mul(0x9E37_79B9_7F4A_7C15), u64::MAX).unwrap();
+    let (packed, pages) = count(raw_mut(&mut d), |f| f == Format::Packed);
+    assert!(pages > 10 && packed == pages, "{packed} of {pages} pages packed");
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A u128 below 2^64 is one canonical varint of a u64; u128::MAX is not.
+    let mut d: EmDict<u64, u128> = EmDict::open(&dir).unwrap();
+    let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    d.extend((0..20_000u64).map(|i| (key(i), u128::from(key(i + 1))))).unwrap();
+    let (packed, pages) = count(raw_mut(&mut d), |f| f == Format::Packed);
+    assert!(pages > 10 && packed == pages, "{packed} of {pages} pages packed");
+    d.insert(key(5), u128::MAX).unwrap();
+    let (packed, _) = count(raw_mut(&mut d), |f| f == Format::Packed);
+    assert_eq!(packed, pages - 1, "the page of key 5 is rewritten in another format");
+    assert_eq!((d.get(&key(5)).unwrap(), d.get(&key(6)).unwrap()), (Some(u128::MAX), Some(u128::from(key(7)))));
     d.check().unwrap();
     drop(d);
     let dir2 = temp_dir("formats-var");
     let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir2).unwrap();
     d.extend((0..3000u64).map(|i| (i, vec![7; (i % 97) as usize]))).unwrap();
-    let (fixed, pages) = count_fixed(raw_mut(&mut d));
-    assert!(pages > 10 && fixed * 10 <= pages, "{fixed} of {pages} pages fixed-width");
+    let (hashed, pages) = count(raw_mut(&mut d), |f| f != Format::Variable);
+    assert!(pages > 10 && hashed * 10 <= pages, "{hashed} of {pages} pages hashed");
     for i in 0..3000u64 {
         assert_eq!(d.get(&i).unwrap().map(|v| v.len()), Some((i % 97) as usize));
     }
@@ -391,8 +405,8 @@ fn reserve_makes_the_buckets_at_once() {
         assert_eq!(raw_mut(&mut d).bucket_pages(), 0, "nothing is made before the size is known");
         d.insert(1, 1).unwrap();
         let made = raw_mut(&mut d).bucket_pages();
-        // (1, 1) takes a 4-byte slot and a tag: 814 a page, at most 90% full on average.
-        let per_page = (4096 - 24) / 5;
+        // (1, 1) takes a 4-byte slot and a tag: 713 a page (7/8 of 814 slots), at most 90% full on average.
+        let per_page = super::bucket::Format::Fixed(4).per_page(0) as u64;
         let fits = |buckets: u64| buckets * per_page * 9 / 10 >= 50_000;
         assert!(made.is_power_of_two() && fits(made) && !fits(made / 2), "{made} buckets for 50,000 pairs");
         for i in 0..3000u64 {
@@ -417,13 +431,13 @@ fn reserve_makes_the_buckets_at_once() {
 fn fixed_width_fast_paths_name_an_entry_that_does_not_decode() {
     let dir = temp_dir("fastpath-decode");
     let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
-    d.extend((0..2000u64).map(|i| (i, 1000 + i))).unwrap();
+    d.extend((0..2000u64).map(|i| (i, i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 2))).unwrap();
     d.close().unwrap();
     let mut d: EmDict<u64, bool> = EmDict::open(&dir).unwrap();
     let raw = raw_mut(&mut d);
     assert!(raw.bucket_pages() > 1, "the data should span several pages");
     let first = raw.bucket(raw.dir.entries[0]).unwrap();
-    assert!(first.width().is_some(), "u64 -> u64 buckets should be fixed width");
+    assert_eq!(first.format(), super::bucket::Format::Packed, "u64 -> u64 buckets should be packed");
     match d.get(&7) {
         Err(crate::Error::Decode { what, .. }) => assert!(what.starts_with("value of entry "), "{what}"),
         other => panic!("expected Decode, got {other:?}"),
@@ -463,13 +477,58 @@ fn a_failed_reservation_leaves_no_oversized_directory() {
     raw_mut(&mut d).store.fail_alloc_after = None;
     let raw = raw_mut(&mut d);
     let deepest = raw.dir.entries.iter().map(|&b| raw.bucket(b).unwrap().depth()).max().unwrap();
-    assert!(deepest > before, "some buckets were split");
+    assert!(deepest > before, "some buckets were split: {deepest} {before} {}", raw.bucket_pages());
     assert_eq!(raw.dir.depth, deepest, "the directory is as deep as its deepest bucket");
     d.check().unwrap();
     d.close().unwrap();
     let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
     assert_eq!(d.len(), 1000);
     assert!((0..1000).all(|i| d.get(&i).unwrap() == Some(i)));
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `check()` proves every entry of a hashed page reachable by its probe: an
+/// entry moved to an empty slot before its home (counts and tags intact) is
+/// reported, and so is a wrong tag.
+#[test]
+fn check_finds_an_entry_its_probe_cannot_reach() {
+    use super::bucket::{Bucket, PACKED_WIDTH, PAGE, capacity, home};
+    let dir = temp_dir("unreachable");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    d.extend((0..3000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i))).unwrap();
+    d.check().unwrap();
+    let raw = raw_mut(&mut d);
+    let addr = raw.dir.entries[0];
+    let page = raw.store.read(addr, PAGE).unwrap().to_vec();
+    let b = Bucket::new(&page).unwrap();
+    let cap = capacity(PACKED_WIDTH);
+    let tags = b.tags();
+    // An entry at slot i whose home is h, and an empty slot e outside [h, i].
+    let (i, e) = (0..cap)
+        .filter(|&i| tags[i] != 0)
+        .find_map(|i| {
+            let key = b.slot(i).unwrap().inline_key().unwrap();
+            let h = home(raw.hash(&key), cap);
+            let inside = |j: usize| if h <= i { (h..=i).contains(&j) } else { j >= h || j <= i };
+            (0..cap).find(|&j| tags[j] == 0 && !inside(j)).map(|e| (i, e))
+        })
+        .expect("a page at 7/8 load has an empty slot outside some entry's run");
+    let mut moved = page.clone();
+    moved[24 + e] = moved[24 + i];
+    moved[24 + i] = 0;
+    let (from, to) = (PAGE - (i + 1) * PACKED_WIDTH, PAGE - (e + 1) * PACKED_WIDTH);
+    moved.copy_within(from..from + PACKED_WIDTH, to);
+    raw.store.write(addr, PAGE).unwrap().copy_from_slice(&moved);
+    let err = d.check().unwrap_err().to_string();
+    assert!(err.contains("between it and its home slot"), "{err}");
+    let mut retagged = page.clone();
+    retagged[24 + i] ^= 0x40;
+    raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&retagged);
+    let err = d.check().unwrap_err().to_string();
+    assert!(err.contains("wrong bucket for its hash"), "{err}");
+    raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&page);
     d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
