@@ -1105,7 +1105,13 @@ impl RawDict {
             return Ok(false);
         }
         let buddy_start = start ^ count;
-        let (buddy, buddy_depth, _, _) = self.span(buddy_start)?;
+        let (buddy, buddy_depth, _, _) = match self.span(buddy_start) {
+            Ok(s) => s,
+            // A buddy whose header is damaged is not merged, as one that
+            // fails its checksum (below): the removal succeeds.
+            Err(Error::Corrupted { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         let (a, b) = (self.bucket(head)?, self.bucket(buddy)?);
         let used = |x: &Bucket<'_>| x.footprint();
         let lone = a.next().is_none() && b.next().is_none();

@@ -533,3 +533,44 @@ fn check_finds_an_entry_its_probe_cannot_reach() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A removal whose bucket would merge with a buddy whose committed page is
+/// damaged (here its header no longer parses) succeeds without the merge,
+/// as DESIGN "Merging" promises for a buddy that fails its checksum: the
+/// entry is gone either way, so an error would report a removal that
+/// happened as failed. `check()` reports the damage.
+#[test]
+fn a_removal_beside_a_damaged_buddy_succeeds_without_merging() {
+    use std::os::unix::fs::FileExt;
+    let dir = temp_dir("damaged-buddy");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    for k in 0..3000u64 {
+        d.insert(k, k).unwrap();
+    }
+    d.flush().unwrap();
+    let raw = raw_mut(&mut d);
+    let depth = raw.dir.depth;
+    assert!(depth >= 2, "depth {depth}");
+    let index =
+        |raw: &super::raw::RawDict, k: u64| (raw.hash(&postcard::to_allocvec(&k).unwrap()) >> (64 - depth)) as usize;
+    // A bucket of the global depth whose buddy has it too, and the keys in it.
+    let (mine, buddy) = (0..1usize << depth)
+        .map(|i| (raw.dir.entries[i], raw.dir.entries[i ^ 1]))
+        .find(|&(a, b)| [a, b].iter().all(|&p| raw.bucket(p).unwrap().depth() == depth))
+        .expect("two buddies of the global depth");
+    let keys: Vec<u64> = (0..3000u64).filter(|&k| raw.dir.entries[index(raw, k)] == mine).collect();
+    drop(d);
+    // The buddy's entry count (bytes 10..12) beyond any page.
+    let (seg, off) = ((buddy >> 40) as usize, buddy & ((1 << 40) - 1));
+    let file = std::fs::OpenOptions::new().write(true).open(dir.join(format!("seg.{seg:06}"))).unwrap();
+    file.write_all_at(&[0xff, 0xff], off + 10).unwrap();
+    drop(file);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    for &k in &keys {
+        assert_eq!(d.remove(&k).unwrap(), Some(k), "key {k}");
+    }
+    assert_eq!(d.len(), 3000 - keys.len());
+    assert!(matches!(d.check(), Err(crate::Error::Corrupted { .. })));
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
