@@ -11,22 +11,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{Rng, TempDir};
+use common::{Rng, TempDir, can_punch};
 use emds::{CheckReport, EmDict, OpenOptions};
-
-/// Whether the file system under `dir` can punch holes; where it cannot,
-/// releasing is off and these tests have nothing to measure.
-fn can_punch(dir: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    let f = std::fs::File::create(&path).unwrap();
-    f.set_len(8192).unwrap();
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
-    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
-    std::fs::remove_file(&path).unwrap();
-    ok
-}
 
 fn load(dir: &Path, keys: &[u64]) -> EmDict<u64, u64> {
     let mut d: EmDict<u64, u64> = EmDict::open_with(dir, OpenOptions::new().truncate(true)).unwrap();

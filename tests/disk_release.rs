@@ -8,22 +8,8 @@
 
 mod common;
 
-use common::{Rng, TempDir};
+use common::{Rng, TempDir, can_punch};
 use emds::{EmDict, EmList};
-
-/// Whether the file system under `dir` can punch holes; where it cannot,
-/// releasing is off and the test has nothing to measure.
-fn can_punch(dir: &std::path::Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    let f = std::fs::File::create(&path).unwrap();
-    f.set_len(8192).unwrap();
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
-    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
-    std::fs::remove_file(&path).unwrap();
-    ok
-}
 
 #[test]
 fn removing_half_of_a_dict_does_not_grow_the_disk() {

@@ -7,7 +7,7 @@
 mod decode;
 mod encode;
 
-pub(crate) use decode::from_bytes;
+pub(crate) use decode::{from_bytes, gather};
 pub(crate) use encode::{StackBuf, append, to_stack};
 
 #[cfg(test)]

@@ -30,6 +30,7 @@
 use std::ops::Deref;
 
 use crate::alloc::{PAGE_SIZE, match_byte16, match_tag_empty16, prefetch};
+use crate::codec::gather;
 
 pub(crate) const PAGE: usize = PAGE_SIZE;
 pub(crate) const HEADER: usize = 24;
@@ -185,7 +186,7 @@ pub(crate) fn as_packed(b: &[u8]) -> Option<u64> {
         let w = short_word(b);
         let last = (w >> (8 * (n - 1))) as u8;
         let ok = w & HIGH == HIGH & ((1u64 << (8 * (n - 1))) - 1) && (last != 0 || n == 1);
-        return ok.then(|| gather7(w));
+        return ok.then(|| gather(w));
     }
     let w = word(&b[..8]);
     if w & HIGH != HIGH {
@@ -193,11 +194,11 @@ pub(crate) fn as_packed(b: &[u8]) -> Option<u64> {
     }
     let b8 = b[8];
     if n == 9 {
-        return (b8 != 0 && b8 < 0x80).then(|| gather7(w) | u64::from(b8) << 56);
+        return (b8 != 0 && b8 < 0x80).then(|| gather(w) | u64::from(b8) << 56);
     }
     // Ten bytes: the last holds the 64th bit only.
     let b9 = b[9];
-    (b8 >= 0x80 && b9 == 1).then(|| gather7(w) | u64::from(b8 & 0x7f) << 56 | 1 << 63)
+    (b8 >= 0x80 && b9 == 1).then(|| gather(w) | u64::from(b8 & 0x7f) << 56 | 1 << 63)
 }
 
 /// Up to eight bytes as a little-endian word, zero above them.
@@ -214,15 +215,6 @@ fn short_word(b: &[u8]) -> u64 {
     } else {
         0
     }
-}
-
-/// The low seven bits of each byte of `w`, packed together.
-#[inline]
-fn gather7(w: u64) -> u64 {
-    let mut x = w & 0x7f7f_7f7f_7f7f_7f7f;
-    x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-    x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-    (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
 }
 
 /// The canonical varint of a number, on the stack.
