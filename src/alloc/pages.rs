@@ -160,7 +160,6 @@ impl FreeExtents {
         self.by_addr.len()
     }
 
-    #[allow(dead_code, reason = "accounting kept for tools and tests")]
     pub(crate) fn pages(&self) -> u64 {
         self.pages
     }

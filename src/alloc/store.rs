@@ -413,6 +413,23 @@ impl Store {
         self.committed.hash_seed
     }
 
+    /// The lowest free page, where the next allocation of a page goes (first
+    /// fit, §5.1): a page above it can be moved down by copying it.
+    pub(crate) fn lowest_free_page(&self) -> Option<u64> {
+        self.free.iter().next().map(|(start, _)| start)
+    }
+
+    /// Free pages that still hold their disk blocks (not released, §5.4).
+    pub(crate) fn held_free_pages(&self) -> u64 {
+        self.free.pages() - self.unreserved.pages()
+    }
+
+    /// Pages allocated since the last commit (still allocated or not): the
+    /// size of the transaction's writes, for budgets proportional to them.
+    pub(crate) fn pages_allocated_since_commit(&self) -> u64 {
+        self.dirty_extents.iter().map(|&(_, n)| n).sum()
+    }
+
     /// Bytes of the store backed by disk blocks: a bound on anything a
     /// committed root may count (pages, objects, entries), for validation on open.
     pub(crate) fn backed_bytes(&self) -> u64 {

@@ -823,8 +823,12 @@ where
         self.raw.commit()
     }
 
-    /// Flushes and closes the dict, releasing its lock. Unlike dropping it,
-    /// this reports errors.
+    /// Flushes and closes the dict, releasing its lock. If the flush left
+    /// free pages between live ones (the old copies of the buckets it
+    /// changed), bucket pages are first moved down into them and the dict
+    /// is flushed once more, so that a closed dict holds about its live data
+    /// on disk (`docs/DESIGN.md` §5.4). Unlike dropping it (which does the
+    /// same), this reports errors.
     ///
     /// # Errors
     ///
@@ -846,7 +850,7 @@ where
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn close(mut self) -> Result<()> {
-        self.raw.commit()
+        self.raw.close()
     }
 
     /// The store's directory.

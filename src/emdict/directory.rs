@@ -235,6 +235,25 @@ impl Directory {
         depth
     }
 
+    /// Every bucket once, as its head's address and its first directory
+    /// index, highest address first: the candidates of compaction (a bucket's
+    /// entries are one run of equal addresses, so no bucket is read).
+    pub(crate) fn buckets_from_the_top(&self) -> Vec<(u64, usize)> {
+        let mut heads: Vec<(u64, usize)> = Vec::new();
+        for (i, &a) in self.entries.iter().enumerate() {
+            if heads.last().is_none_or(|&(last, _)| last != a) {
+                heads.push((a, i));
+            }
+        }
+        heads.sort_unstable_by(|x, y| y.cmp(x));
+        heads
+    }
+
+    /// The highest head address, without sorting.
+    pub(crate) fn highest_bucket(&self) -> Option<u64> {
+        self.entries.iter().copied().max()
+    }
+
     /// Makes a directory of depth `depth` whose entry `i` is `entries[i]`
     /// (`2^depth` of them), for the first buckets of an empty dict.
     pub(crate) fn init_with(&mut self, depth: u32, entries: Vec<u64>) {

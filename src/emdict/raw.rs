@@ -1201,10 +1201,28 @@ impl RawDict {
     /// Commits: sets the checksums of the pages written since the last commit,
     /// saves the directory and writes the root.
     pub(crate) fn commit(&mut self) -> Result<()> {
+        self.commit_compacting(false)
+    }
+
+    /// Commits, and then, if that left free pages that hold disk blocks,
+    /// compacts without a budget and commits again: the pages freed by the
+    /// last commit lie between live ones, and only moving the pages above
+    /// them lets a commit release them, so a closed dict holds about its
+    /// live pages on disk (`docs/DESIGN.md` §5.4).
+    pub(crate) fn close(&mut self) -> Result<()> {
+        self.commit()?;
+        if !self.store.is_read_only() && self.store.held_free_pages() >= 16 {
+            self.commit_compacting(true)?;
+        }
+        Ok(())
+    }
+
+    fn commit_compacting(&mut self, all: bool) -> Result<()> {
         if self.store.is_read_only() {
             return Ok(());
         }
         self.store.writable()?;
+        self.compact(all)?;
         for &addr in &self.touched {
             let mut b = BucketMut::new(self.store.write(addr, PAGE)?);
             let sum = xxh3_64(b.summed());
@@ -1228,6 +1246,37 @@ impl RawDict {
         };
         self.store.commit(&root)?;
         self.touched.clear();
+        Ok(())
+    }
+
+    /// Compaction (`docs/DESIGN.md` §5.4): moves committed bucket pages that
+    /// lie above a free page down into the lowest free pages (a copy-on-write
+    /// copy, which goes there first-fit), highest first, at most
+    /// `max(1024, pages this transaction allocated)` of them (no limit with
+    /// `all`). Free space then gathers at the end of the store in runs that
+    /// a commit releases.
+    fn compact(&mut self, all: bool) -> Result<()> {
+        let lowest = self.store.lowest_free_page();
+        if lowest.is_none_or(|f| self.dir.highest_bucket().is_none_or(|top| top < f)) {
+            return Ok(());
+        }
+        let mut budget = if all { u64::MAX } else { self.store.pages_allocated_since_commit().max(1024) };
+        for (addr, idx) in self.dir.buckets_from_the_top() {
+            if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
+                break;
+            }
+            if self.store.is_writable(addr, PAGE) {
+                continue;
+            }
+            match self.make_writable(idx) {
+                Ok(_) => budget -= 1,
+                // A damaged page stays where it is, for `check()` to report.
+                Err(Error::Corrupted { .. }) => {}
+                // Only saves space: a full disk stops it, the commit goes on.
+                Err(Error::Full { .. } | Error::Io { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
@@ -1313,6 +1362,6 @@ impl RawDict {
 impl Drop for RawDict {
     /// Best-effort flush; errors are lost (call `flush` or `close` to see them).
     fn drop(&mut self) {
-        let _ = self.commit();
+        let _ = self.close();
     }
 }
