@@ -91,6 +91,11 @@ fn locate(addr: u64) -> (u64, u64) {
 }
 
 impl Slabs {
+    /// The page [`alloc`](Self::alloc) would take a slot of class `class` from.
+    pub(crate) fn open_page(&self, class: usize) -> Option<u64> {
+        self.open[class].first().copied()
+    }
+
     /// Takes a free slot of class `class`, if any page has one.
     pub(crate) fn alloc(&mut self, class: usize) -> Option<u64> {
         let &page = self.open[class].first()?;

@@ -527,6 +527,12 @@ impl Store {
         if self.segs.get(seg).is_none_or(|s| end.is_none_or(|e| e > s.info.backed)) {
             return Err(self.bad_reference(addr, len));
         }
+        // Committed pages, written through the mapping: a write fault beside
+        // whatever was released since (§5.4, Reuse).
+        if len > 0 {
+            let first = addr & !(PAGE - 1);
+            self.reserve_released(first, pages_for(addr + len as u64 - first))?;
+        }
         let s = &mut self.segs[seg];
         s.written = true;
         let bytes = s.map.bytes_mut().expect("a read-write store maps segments writable");
@@ -660,9 +666,14 @@ impl Store {
         #[cfg(test)]
         self.injected_failure()?;
         let class = slab::class_of(len);
-        if let Some(a) = self.slabs.alloc(class) {
+        if let Some(page) = self.slabs.open_page(class) {
+            // A slot in a page committed before neighbours were released is a
+            // write fault beside holes: reserve them first (§5.4, Reuse).
+            if !self.is_dirty_page(page) {
+                self.reserve_released(page, 1)?;
+            }
             self.changed = true;
-            return Ok(a);
+            return Ok(self.slabs.alloc(class).expect("an open slab page has a free slot"));
         }
         let page = self.alloc_pages(1)?;
         self.slabs.add_page(page, class);

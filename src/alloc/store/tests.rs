@@ -342,6 +342,84 @@ fn reuse_of_released_space_reserves_the_whole_huge_page_around_it() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A new slot in a committed slab page is a write fault on a page whose
+/// neighbours may have been released since it was allocated; in a large
+/// folio that fault claims blocks for the holes too (a SIGBUS on a full
+/// disk), so the 2 MiB block around the slab page is reserved again first,
+/// as for pages taken from the free extents.
+#[test]
+fn a_slot_in_a_committed_slab_page_reserves_the_released_space_around_it() {
+    let _guard = no_spawn();
+    let dir = temp_dir("release-slab");
+    let mut o = releasing_every_page();
+    o.segment_sizes(4 << 20, 4 << 20);
+    let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
+    let small = s.alloc(100).unwrap();
+    s.write(small, 100).unwrap().fill(1);
+    let big = 1 << 20;
+    let a = s.alloc(big).unwrap();
+    s.write(a, big).unwrap().fill(7);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free(a, big).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    if !can_punch(&dir) {
+        println!("skipped: this file system cannot punch holes");
+        return;
+    }
+    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
+        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
+    };
+    let page = small & !(PAGE - 1);
+    let (seg, off) = split(page);
+    let lo = addr(seg, off / HUGE * HUGE);
+    let hi = addr(seg, (off / HUGE * HUGE + HUGE).min(s.segs[seg].info.backed));
+    assert!((lo..hi).contains(&a), "the freed object is in the slab page's block");
+    assert!(unreserved_in(&s, lo, hi) >= big as u64, "the freed object was released");
+    let b = s.alloc(100).unwrap();
+    assert_eq!(b & !(PAGE - 1), page, "the new slot is in the committed slab page");
+    assert_eq!(unreserved_in(&s, lo, hi), 0, "every page of the block around the slab page is reserved again");
+    s.write(b, 100).unwrap().fill(2);
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    s.check(&[(small, 100), (b, 100)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for a write past the committed data of an object the committed
+/// state reaches (an `EmList` chunk's tail, `write_unreached`).
+#[test]
+fn a_write_into_a_committed_tail_reserves_the_released_space_around_it() {
+    let _guard = no_spawn();
+    let dir = temp_dir("release-tail");
+    let mut o = releasing_every_page();
+    o.segment_sizes(4 << 20, 4 << 20);
+    let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
+    let chunk = s.alloc(4 * PAGE as usize).unwrap();
+    s.write(chunk, PAGE as usize).unwrap().fill(1);
+    let big = 1 << 20;
+    let a = s.alloc(big).unwrap();
+    s.write(a, big).unwrap().fill(7);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free(a, big).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    if !can_punch(&dir) {
+        println!("skipped: this file system cannot punch holes");
+        return;
+    }
+    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
+        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
+    };
+    let (seg, off) = split(chunk);
+    let lo = addr(seg, off / HUGE * HUGE);
+    let hi = addr(seg, (off / HUGE * HUGE + HUGE).min(s.segs[seg].info.backed));
+    assert!((lo..hi).contains(&a), "the freed object is in the chunk's block");
+    assert!(unreserved_in(&s, lo, hi) >= big as u64, "the freed object was released");
+    s.write_unreached(chunk + PAGE, PAGE as usize).unwrap().fill(2);
+    assert_eq!(unreserved_in(&s, lo, hi), 0, "every page of the block around the tail is reserved again");
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    s.check(&[(chunk, 4 * PAGE)]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn failed_reservation_of_released_space_changes_nothing() {
     let _guard = no_spawn();
