@@ -2,7 +2,7 @@
 //! slice that reads every shape itself (integers, strings, options, tuples,
 //! structs, sequences, maps, enums), with postcard's rules and postcard's
 //! errors, so that it accepts and rejects exactly what `postcard::from_bytes`
-//! does. A varint of up to eight bytes is read as one word, without a loop.
+//! does. A long `u64` varint is read as one word, without a loop.
 
 use postcard::{Error, Result};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
@@ -18,91 +18,95 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 /// the type's own error (an unknown enum variant is `SerdeDeCustom`).
 #[inline]
 pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
-    let mut de = De { bytes, pos: 0 };
+    let mut de = De { rest: bytes };
     let v = T::deserialize(&mut de)?;
-    Ok((v, de.bytes.get(de.pos..).unwrap_or_default()))
+    Ok((v, de.rest))
 }
 
-/// The bytes being decoded and how many are used (`pos <= bytes.len()`).
+/// The bytes not decoded yet.
 struct De<'de> {
-    bytes: &'de [u8],
-    pos: usize,
+    rest: &'de [u8],
 }
 
 impl<'de> De<'de> {
-    #[inline]
-    fn rest(&self) -> &'de [u8] {
-        self.bytes.get(self.pos..).unwrap_or_default()
+    /// Moves past `n <= rest.len()` bytes.
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        self.rest = self.rest.get(n..).unwrap_or_default();
     }
 
     #[inline]
     fn take(&mut self, n: usize) -> Result<&'de [u8]> {
-        let out = self.rest().get(..n).ok_or(Error::DeserializeUnexpectedEnd)?;
-        self.pos += n;
+        let (out, rest) = self.rest.split_at_checked(n).ok_or(Error::DeserializeUnexpectedEnd)?;
+        self.rest = rest;
         Ok(out)
     }
 
     #[inline]
     fn byte(&mut self) -> Result<u8> {
-        let b = *self.rest().first().ok_or(Error::DeserializeUnexpectedEnd)?;
-        self.pos += 1;
+        let (&b, rest) = self.rest.split_first().ok_or(Error::DeserializeUnexpectedEnd)?;
+        self.rest = rest;
         Ok(b)
     }
 
     /// An unsigned varint of at most `max` bytes whose value fits `bits` bits.
     #[inline(always)]
     fn varint(&mut self, max: usize, bits: u32) -> Result<u64> {
-        match self.rest().first() {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
+        // A u64 is read as a word where eight bytes are left (random ones
+        // take nine or ten). Narrow integers are at most five bytes: a loop
+        // is cheaper for them.
+        if max == 10 && self.rest.len() >= 8 {
+            return self.varint_word();
+        }
+        match self.rest.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.rest = rest;
                 Ok(u64::from(b))
             }
-            _ => self.varint_word(max, bits),
+            _ => self.varint_bytes(max, bits),
         }
     }
 
-    /// [`varint`](Self::varint) of two bytes or more: up to eight at once,
-    /// where the first byte without its high bit ends it.
+    /// A `u64` varint with at least eight bytes left: they are read as one
+    /// word, where the first byte without its high bit ends the varint.
+    /// Anything irregular goes to [`varint_bytes`](Self::varint_bytes), which
+    /// gives postcard's error.
     #[inline]
-    fn varint_word(&mut self, max: usize, bits: u32) -> Result<u64> {
-        let rest = self.rest();
-        let (w, avail) = match rest.first_chunk::<8>() {
-            Some(first) => (u64::from_le_bytes(*first), 8),
-            None => (short_word(rest), rest.len()),
+    fn varint_word(&mut self) -> Result<u64> {
+        let Some(first) = self.rest.first_chunk::<8>() else {
+            return self.varint_bytes(10, 64);
         };
-        let stops = !w & 0x8080_8080_8080_8080 & if avail == 8 { u64::MAX } else { (1 << (8 * avail)) - 1 };
+        let w = u64::from_le_bytes(*first);
+        let stops = !w & 0x8080_8080_8080_8080;
         let (n, x) = if stops != 0 {
             let n = (stops.trailing_zeros() / 8 + 1) as usize;
             (n, gather(if n == 8 { w } else { w & ((1 << (8 * n)) - 1) }))
         } else {
-            // Nine or ten bytes (a u64 of 2^56 or more): the tenth holds one bit.
-            match (rest.get(8), rest.get(9)) {
+            // Nine or ten bytes (2^56 or more): the tenth holds one bit.
+            match (self.rest.get(8), self.rest.get(9)) {
                 (Some(&b8), _) if b8 < 0x80 => (9, gather(w) | u64::from(b8) << 56),
                 (Some(&b8), Some(&b9)) if b9 <= 1 => (10, gather(w) | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63),
-                _ => return self.varint_slow(max, bits),
+                _ => return self.varint_bytes(10, 64),
             }
         };
-        if n > max || (bits < 64 && x >> bits != 0) {
-            return self.varint_slow(max, bits);
-        }
-        self.pos += n;
+        self.skip(n);
         Ok(x)
     }
 
     /// [`varint`](Self::varint) a byte at a time, exactly as postcard reads
-    /// it: for the end of the input and for bad varints, whose error it gives.
-    #[cold]
-    #[inline(never)]
-    fn varint_slow(&mut self, max: usize, bits: u32) -> Result<u64> {
+    /// it, with its errors.
+    #[inline]
+    fn varint_bytes(&mut self, max: usize, bits: u32) -> Result<u64> {
         let mut out = 0u64;
         for i in 0..max {
-            let b = self.byte()?;
+            let b = *self.rest.get(i).ok_or(Error::DeserializeUnexpectedEnd)?;
             out |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 // The last byte may only hold the bits that are left.
                 if i == max - 1 && u32::from(b) >> (bits - 7 * (max as u32 - 1)) != 0 {
                     return Err(Error::DeserializeBadVarint);
                 }
+                self.skip(i + 1);
                 return Ok(out);
             }
         }
@@ -160,20 +164,6 @@ impl<'de> De<'de> {
     }
 }
 
-/// The bytes of `b` (fewer than eight) as a little-endian word, zero above
-/// them: two overlapping loads instead of a loop or a `memcpy` call.
-#[inline]
-fn short_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    let at = |i: usize, k: usize| b[i..i + k].iter().rev().fold(0u64, |w, &x| w << 8 | u64::from(x));
-    match n {
-        4..=7 => at(0, 4) | at(n - 4, 4) << (8 * (n - 4)),
-        2..=3 => at(0, 2) | at(n - 2, 2) << (8 * (n - 2)),
-        1 => u64::from(b[0]),
-        _ => 0,
-    }
-}
-
 /// The seven-bit groups of eight varint bytes, gathered into 56 bits: pairs,
 /// then quads, then all eight.
 #[inline]
@@ -211,7 +201,7 @@ impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
     /// a bad length cannot make a collection reserve memory for it.
     #[inline]
     fn size_hint(&self) -> Option<usize> {
-        (self.len <= self.de.rest().len()).then_some(self.len)
+        (self.len <= self.de.rest.len()).then_some(self.len)
     }
 }
 

@@ -28,10 +28,10 @@ pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> 
 /// The bytes a small encoding is built in.
 pub(crate) const STACK: usize = 64;
 
-/// A fixed buffer of [`STACK`] bytes, with room behind them for one 16-byte
-/// varint block.
+/// A fixed buffer of [`STACK`] bytes (small: encodings are returned and
+/// moved by value).
 pub(crate) struct StackBuf {
-    buf: [u8; STACK + 16],
+    buf: [u8; STACK],
     len: usize,
 }
 
@@ -39,7 +39,7 @@ impl StackBuf {
     /// An empty buffer.
     #[inline]
     pub(crate) fn new() -> StackBuf {
-        StackBuf { buf: [0; STACK + 16], len: 0 }
+        StackBuf { buf: [0; STACK], len: 0 }
     }
 
     /// Empties the buffer.
@@ -111,13 +111,15 @@ impl Sink for StackBuf {
 
     #[inline(always)]
     fn block(&mut self, block: [u8; 16], n: usize) -> Result<()> {
-        if self.len + n > STACK {
-            return Err(Error::SerializeBufferFull);
+        match self.buf.get_mut(self.len..).and_then(|b| b.first_chunk_mut::<16>()) {
+            Some(dst) => {
+                *dst = block;
+                self.len += n;
+                Ok(())
+            }
+            // Fewer than 16 bytes left: only the `n` wanted, if they fit.
+            None => self.extend(block.get(..n).ok_or(Error::SerializeBufferFull)?),
         }
-        // `len <= STACK`, and the buffer has 16 bytes more.
-        self.buf[self.len..self.len + 16].copy_from_slice(&block);
-        self.len += n;
-        Ok(())
     }
 }
 

@@ -223,6 +223,11 @@ where
     /// [`RawDict::lookup`]. Only an error looks up where the entry is, to name it.
     #[inline]
     fn decode_stored_value(&self, stored: &Stored<'_>, h: u64, k: &[u8]) -> Result<V> {
+        if let Stored::Packed { value, .. } = *stored
+            && let Some(v) = super::packed::decode(value)
+        {
+            return Ok(v);
+        }
         let bytes = self.raw.value_of(stored)?;
         decode(&bytes, self.raw.store.dir(), || match self.raw.find(h, k) {
             Ok(Some(found)) => format!("value of entry {} in bucket {:#x}", found.loc.i, found.loc.page),

@@ -13,27 +13,24 @@ use crate::codec::{self, StackBuf};
 /// The postcard encoding of a value, on the stack when it is small.
 pub(crate) struct Encoded {
     stack: StackBuf,
+    /// The encoding when it did not fit on the stack (then it is longer than
+    /// the stack buffer, so never empty); empty otherwise.
     heap: Vec<u8>,
-    /// Whether the encoding is in `heap` (it did not fit on the stack).
-    spilled: bool,
 }
 
 impl Encoded {
     /// Encodes `v`; `what` names it in the error ("key" or "value").
     #[inline]
     pub(crate) fn new<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
-        let mut e = Encoded { stack: StackBuf::new(), heap: Vec::new(), spilled: false };
-        match codec::to_stack(v, &mut e.stack) {
-            Ok(()) => Ok(e),
-            Err(postcard::Error::SerializeBufferFull) => Self::on_heap(what, v),
-            Err(source) => Err(Error::Encode { what, source }),
-        }
+        let mut e = Encoded::empty();
+        e.set(what, v)?;
+        Ok(e)
     }
 
     /// An empty encoding, to be filled by [`set`](Self::set).
     #[inline]
     pub(crate) fn empty() -> Encoded {
-        Encoded { stack: StackBuf::new(), heap: Vec::new(), spilled: false }
+        Encoded { stack: StackBuf::new(), heap: Vec::new() }
     }
 
     /// Encodes `v` in place of what this held, as [`new`](Self::new) does:
@@ -41,28 +38,26 @@ impl Encoded {
     #[inline]
     pub(crate) fn set<T: Serialize + ?Sized>(&mut self, what: &'static str, v: &T) -> Result<()> {
         self.stack.clear();
-        self.spilled = false;
+        self.heap.clear();
         match codec::to_stack(v, &mut self.stack) {
             Ok(()) => Ok(()),
-            Err(postcard::Error::SerializeBufferFull) => {
-                *self = Self::on_heap(what, v)?;
-                Ok(())
-            }
+            Err(postcard::Error::SerializeBufferFull) => self.on_heap(what, v),
             Err(source) => Err(Error::Encode { what, source }),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn on_heap<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Encoded> {
-        let mut heap = Vec::new();
-        codec::append(v, &mut heap).map_err(|source| Error::Encode { what, source })?;
-        Ok(Encoded { stack: StackBuf::new(), heap, spilled: true })
+    fn on_heap<T: Serialize + ?Sized>(&mut self, what: &'static str, v: &T) -> Result<()> {
+        codec::append(v, &mut self.heap).map_err(|source| {
+            self.heap.clear();
+            Error::Encode { what, source }
+        })
     }
 
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
-        if self.spilled { &self.heap } else { self.stack.bytes() }
+        if self.heap.is_empty() { self.stack.bytes() } else { &self.heap }
     }
 }
 

@@ -97,11 +97,19 @@ impl<'a> RawIter<'a> {
         if !b.is_hashed() {
             return None;
         }
-        let mut c = self.cursor;
-        let e = b.next_entry(&mut c)?.ok()?;
-        self.cursor = c;
-        self.remaining = self.remaining.saturating_sub(1);
-        Some((e.stored, addr, e.i))
+        let before = self.cursor;
+        let i = b.next_occupied(&mut self.cursor)?;
+        match b.slot(i) {
+            Ok(stored) => {
+                self.remaining = self.remaining.saturating_sub(1);
+                Some((stored, addr, i))
+            }
+            Err(_) => {
+                // Left to `next`, whose error names the slot.
+                self.cursor = before;
+                None
+            }
+        }
     }
 
     /// Moves to the next page with an entry (the next of the chain, else the
@@ -171,6 +179,25 @@ pub(crate) fn decode_key<K: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -
 
 pub(crate) fn decode_value<V: DeserializeOwned>(raw: &RawDict, e: &RawEntry<'_>) -> Result<V> {
     decode(&raw.value_of(&e.stored)?, raw.store.dir(), || value_what(e))
+}
+
+/// The key of an entry of a hashed page, decoded; `None` on any failure
+/// (the caller then decodes again through [`decode`], which builds the error).
+#[inline]
+fn fast_key<T: DeserializeOwned>(s: &Stored<'_>) -> Option<T> {
+    match *s {
+        Stored::Packed { key, .. } => super::packed::decode(key).or_else(|| fast(&s.inline_key()?)),
+        _ => fast(&s.inline_key()?),
+    }
+}
+
+/// [`fast_key`] for the value.
+#[inline]
+fn fast_value<T: DeserializeOwned>(s: &Stored<'_>) -> Option<T> {
+    match *s {
+        Stored::Packed { value, .. } => super::packed::decode(value).or_else(|| fast(&s.inline_value()?)),
+        _ => fast(&s.inline_value()?),
+    }
 }
 
 /// Decodes a whole key or value; `None` on any failure (the caller then
@@ -253,7 +280,7 @@ dict_iter!(
     /// ```
     Iter,
     (K, V),
-    |slot| Some((fast::<K>(&slot.inline_key()?)?, fast::<V>(&slot.inline_value()?)?)),
+    |slot| Some((fast_key::<K>(&slot)?, fast_value::<V>(&slot)?)),
     |raw, e| Ok((decode_key(raw, &e)?, decode_value(raw, &e)?))
 );
 
@@ -277,7 +304,7 @@ dict_iter!(
     /// ```
     Keys,
     K,
-    |slot| fast::<K>(&slot.inline_key()?),
+    |slot| fast_key::<K>(&slot),
     |raw, e| decode_key(raw, &e)
 );
 
@@ -301,7 +328,7 @@ dict_iter!(
     /// ```
     Values,
     V,
-    |slot| fast::<V>(&slot.inline_value()?),
+    |slot| fast_value::<V>(&slot),
     |raw, e| decode_value(raw, &e)
 );
 

@@ -23,6 +23,7 @@ mod dict;
 mod directory;
 mod encode;
 mod iter;
+mod packed;
 mod raw;
 
 pub use dict::EmDict;

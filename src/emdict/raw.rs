@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
     Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE, PAGE, Stored,
-    footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
+    as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root};
 
@@ -296,6 +296,13 @@ impl RawDict {
         if b.is_lone_hashed() {
             if b.layout() != hint {
                 self.hint.store(b.layout(), Ordering::Relaxed);
+            }
+            if b.is_packed() {
+                // A key that is not one canonical varint is in no packed page.
+                let Some(k) = as_packed(key) else {
+                    return Ok(None);
+                };
+                return Ok(b.find_packed(h, k).map(|(_, value)| Stored::Packed { key: k, value }));
             }
             return match b.find_hashed(h, key) {
                 Ok(v) => Ok(v.map(|(_, stored)| stored)),
@@ -948,7 +955,7 @@ impl RawDict {
     pub(crate) fn replace(&mut self, h: u64, loc: Loc, key: &[u8], value: &[u8]) -> Result<()> {
         self.store.writable()?;
         let same_size = match loc.value {
-            Some((_, vlen)) if loc.packed => vlen == 8 && super::bucket::as_packed(value).is_some(),
+            Some((_, vlen)) if loc.packed => vlen == 8 && as_packed(value).is_some(),
             Some((_, vlen)) => vlen == value.len(),
             None => false,
         };
@@ -1317,7 +1324,7 @@ impl RawDict {
                     }
                     if let Stored::Inline { key, value } = s
                         && b.format() == Format::Packed
-                        && (super::bucket::as_packed(key).is_none() || super::bucket::as_packed(value).is_none())
+                        && (as_packed(key).is_none() || as_packed(value).is_none())
                     {
                         return Err(bad(p, format!("slot {i}: not a packed entry in a packed page")));
                     }

@@ -325,19 +325,25 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok((code, pos))
     }
 
+    #[inline]
     fn decode(&self, body: &[u8], i: u64) -> Result<T> {
         match codec::from_bytes::<T>(body) {
             Ok((v, [])) => Ok(v),
             // Bytes left over: the element is not a `T` (a store written with another type).
-            Ok((_, rest)) => Err(Error::Decode {
-                path: self.seq.store.dir().to_path_buf(),
-                what: format!("element {i} ({} bytes left over)", rest.len()),
-                source: postcard::Error::DeserializeBadEncoding,
-            }),
-            Err(source) => {
-                Err(Error::Decode { path: self.seq.store.dir().to_path_buf(), what: format!("element {i}"), source })
-            }
+            Ok((_, rest)) => Err(self.decode_error(i, rest.len(), postcard::Error::DeserializeBadEncoding)),
+            Err(source) => Err(self.decode_error(i, 0, source)),
         }
+    }
+
+    /// The error for element `i`, which did not decode (`left` bytes after it).
+    #[cold]
+    #[inline(never)]
+    fn decode_error(&self, i: u64, left: usize, source: postcard::Error) -> Error {
+        let what = match left {
+            0 => format!("element {i}"),
+            n => format!("element {i} ({n} bytes left over)"),
+        };
+        Error::Decode { path: self.seq.store.dir().to_path_buf(), what, source }
     }
 
     /// The number of elements.

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::fs;
-use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,72 +18,18 @@ use emds::{CheckReport, EmDict, EmList, EmVec, Error, OpenOptions, Result};
 // ---------------------------------------------------------------------------
 // Randomness
 
-/// A small deterministic generator (splitmix64), so a failing seed replays.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
+mod rng;
+
+// Not every test file seeds a generator.
+#[allow(unused_imports)]
+pub use rng::{Rng, seed};
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform index in `0..n`, or 0 when `n == 0` (for picking into a model).
-    pub fn index(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { self.below(n as u64) as usize }
-    }
-
-    /// Uniform in `lo..hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo)
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
     /// A value of [`value_len`] random bytes.
     pub fn value(&mut self) -> Vec<u8> {
         let n = value_len(self);
         self.bytes(n)
     }
-
-    /// Fewer than `max` random bytes.
-    pub fn small(&mut self, max: u64) -> Vec<u8> {
-        let n = self.below(max) as usize;
-        self.bytes(n)
-    }
-
-    /// `len` pseudo-random bytes.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(len + 8);
-        while v.len() < len {
-            v.extend_from_slice(&self.next().to_le_bytes());
-        }
-        v.truncate(len);
-        v
-    }
-}
-
-/// A fresh random seed, or the one in `EMDS_SEED` (hex with `0x`, or decimal),
-/// printed with the test's name so that a failure can be replayed.
-pub fn seed(test: &str) -> u64 {
-    let given = std::env::var("EMDS_SEED").ok().and_then(|s| match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    });
-    let seed = given.unwrap_or_else(|| RandomState::new().hash_one((std::time::SystemTime::now(), std::process::id())));
-    println!("{test}: seed {seed:#x} (replay with EMDS_SEED={seed:#x})");
-    seed
 }
 
 /// A count from the environment variable `var`, or `default`.
