@@ -1209,12 +1209,14 @@ impl RawDict {
     /// Commits, and then, if that left free pages that hold disk blocks,
     /// compacts without a budget and commits again: the pages freed by the
     /// last commit lie between live ones, and only moving the pages above
-    /// them lets a commit release them, so a closed dict holds about its
-    /// live pages on disk (`docs/DESIGN.md` §5.4).
+    /// them lets a commit release them; then the unused part of the last
+    /// growth step is released too, so a closed dict holds about its live
+    /// pages on disk (`docs/DESIGN.md` §5.4).
     pub(crate) fn close(&mut self) -> Result<()> {
         self.commit()?;
         if !self.store.is_read_only() && self.store.held_free_pages() >= 16 {
             self.commit_compacting(true)?;
+            self.store.release_unused();
         }
         Ok(())
     }
