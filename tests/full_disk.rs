@@ -225,8 +225,10 @@ fn file_size_limit_gives_errors_and_keeps_the_last_flush() {
 struct SmallDisk(TempDir);
 
 impl SmallDisk {
-    fn mount(bytes: u64) -> Option<SmallDisk> {
-        let dir = TempDir::new("tmpfs");
+    /// Mounts it at a directory of its own: the tests run in parallel, and a
+    /// second mount on the same path would hide the first one's files.
+    fn mount(name: &str, bytes: u64) -> Option<SmallDisk> {
+        let dir = TempDir::new(name);
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
             .arg(dir.path())
@@ -245,7 +247,7 @@ impl Drop for SmallDisk {
 #[test]
 fn full_tmpfs_gives_errors_and_keeps_the_last_flush() {
     for kind in ["dict", "list", "vec"] {
-        let Some(disk) = SmallDisk::mount(4 << 20) else {
+        let Some(disk) = SmallDisk::mount("tmpfs-fill", 4 << 20) else {
             println!("skipped: cannot mount a tmpfs here (this needs root); the RLIMIT_FSIZE test still runs");
             return;
         };
@@ -323,7 +325,7 @@ fn run_reuse_child() {
 
 #[test]
 fn released_space_on_a_full_tmpfs_gives_an_error_at_reuse() {
-    let Some(disk) = SmallDisk::mount(4 << 20) else {
+    let Some(disk) = SmallDisk::mount("tmpfs-reuse", 4 << 20) else {
         println!("skipped: cannot mount a tmpfs here (this needs root)");
         return;
     };

@@ -774,6 +774,25 @@ impl Store {
         }
     }
 
+    /// For a store about to close, right after a commit: makes every free
+    /// page that still holds its blocks a release candidate, the unused part
+    /// of the last growth step included (which is otherwise kept for the
+    /// allocations that needed it, §5.4), and releases what lies in free
+    /// extents of at least the threshold.
+    pub(crate) fn release_unused(&mut self) {
+        if self.release_min == 0 || self.read_only || self.poisoned.is_some() {
+            return;
+        }
+        let free: Vec<(u64, u64)> = self.free.iter().collect();
+        for (start, n) in free {
+            self.unreleased.insert(start, n);
+            for (s, m) in self.unreserved.overlaps(start, n) {
+                self.unreleased.remove(s, m);
+            }
+        }
+        self.release_free_space();
+    }
+
     /// Backs more pages with disk blocks: in the last segment if it has room,
     /// else in a new segment.
     #[cold]

@@ -7,6 +7,14 @@
 use postcard::{Error, Result};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
+use super::MAX_DEPTH;
+
+/// The error for a value nested deeper than [`MAX_DEPTH`].
+#[cold]
+fn too_deep() -> Error {
+    <Error as de::Error>::custom("values nested too deeply")
+}
+
 /// Decodes a `T` from the start of `bytes`; returns it and the bytes after it
 /// (as `postcard::take_from_bytes`).
 ///
@@ -18,25 +26,32 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 /// the type's own error (an unknown enum variant is `SerdeDeCustom`).
 #[inline]
 pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
-    let mut de = De { rest: bytes, depth: MAX_DEPTH };
+    let mut de = De { rest: bytes, depth: 0 };
     let v = T::deserialize(&mut de)?;
     Ok((v, de.rest))
 }
 
-/// How deep values may nest (options, newtypes, sequences, tuples, structs,
-/// maps and enums, each one level): every level is a few stack frames, so
-/// damaged bytes that claim a level per byte would otherwise overflow the
-/// stack, which aborts the process. The encoder refuses deeper values, so
-/// everything it writes decodes. Postcard has no limit.
-pub(crate) const MAX_DEPTH: u32 = 256;
-
-/// The bytes not decoded yet, and how many more levels values may nest.
+/// The bytes not decoded yet, and how deep in nested values the next one is.
 struct De<'de> {
     rest: &'de [u8],
     depth: u32,
 }
 
 impl<'de> De<'de> {
+    /// Runs `f` on a value nested in the current one: an error past
+    /// [`MAX_DEPTH`], so that bytes cannot make a recursive type recurse
+    /// until the stack overflows.
+    #[inline(always)]
+    fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// Moves past `n <= rest.len()` bytes.
     #[inline(always)]
     fn skip(&mut self, n: usize) {
@@ -163,16 +178,6 @@ impl<'de> De<'de> {
     fn bytes_field(&mut self) -> Result<&'de [u8]> {
         let n = self.len()?;
         self.take(n)
-    }
-
-    /// Decodes one level deeper with `f`; nesting deeper than [`MAX_DEPTH`]
-    /// is `DeserializeBadEncoding`.
-    #[inline]
-    fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        self.depth = self.depth.checked_sub(1).ok_or(Error::DeserializeBadEncoding)?;
-        let r = f(self);
-        self.depth += 1;
-        r
     }
 
     /// A length, that many bytes, as UTF-8.

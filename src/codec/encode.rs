@@ -11,20 +11,20 @@ use serde::ser::{SerializeTupleStruct, SerializeTupleVariant};
 
 use postcard::{Error, Result};
 
-use super::decode::MAX_DEPTH;
+use super::MAX_DEPTH;
 
 /// Appends the postcard encoding of `value` to `out`. On error `out` may hold
 /// part of the encoding after its previous end: the caller truncates it.
 #[inline]
 pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(&mut Out(out, MAX_DEPTH))
+    value.serialize(&mut Out(out, 0))
 }
 
 /// Encodes `value` as postcard does after what `buf` holds;
 /// `Err(SerializeBufferFull)` if it does not fit in [`STACK`] bytes.
 #[inline]
 pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> Result<()> {
-    value.serialize(&mut Out(buf, MAX_DEPTH))
+    value.serialize(&mut Out(buf, 0))
 }
 
 /// The bytes a small encoding is built in.
@@ -170,34 +170,28 @@ fn varint_u128<S: Sink>(out: &mut S, mut x: u128) -> Result<()> {
     out.push(x as u8)
 }
 
-/// The serializer: postcard's format, into a [`Sink`], and how many more
-/// levels the value may nest (counted as the decoder counts them, so that
-/// every value written can be read back: [`MAX_DEPTH`]).
+/// The serializer: postcard's format, into a [`Sink`]; the second field is
+/// how deep in nested values the next one is.
 struct Out<'a, S>(&'a mut S, u32);
 
-impl<S> Out<'_, S> {
-    /// Enters one more level; a value nested deeper than [`MAX_DEPTH`] is
-    /// `SerdeSerCustom`. [`leave`](Self::leave) undoes it.
-    #[inline]
+impl<S: Sink> Out<'_, S> {
+    /// Enters a nested value: an error past [`MAX_DEPTH`], the depth the
+    /// decoder accepts, so that nothing is stored that could not be read.
+    #[inline(always)]
     fn enter(&mut self) -> Result<()> {
-        self.1 = self.1.checked_sub(1).ok_or(Error::SerdeSerCustom)?;
+        if self.1 >= MAX_DEPTH {
+            return Err(<Error as ser::Error>::custom("values nested too deeply"));
+        }
+        self.1 += 1;
         Ok(())
     }
 
-    #[inline]
-    fn leave(&mut self) {
-        self.1 += 1;
-    }
-
-    /// Serializes `value` one level deeper.
-    #[inline]
-    fn nested<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()>
-    where
-        S: Sink,
-    {
+    /// Encodes `value` one level deeper.
+    #[inline(always)]
+    fn nested<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
         self.enter()?;
         value.serialize(&mut *self)?;
-        self.leave();
+        self.1 -= 1;
         Ok(())
     }
 }
@@ -319,9 +313,9 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
 
     #[inline]
     fn serialize_unit_variant(self, _name: &'static str, index: u32, _variant: &'static str) -> Result<()> {
-        // An enum is a level to the decoder, also without a value.
+        // Any enum is a level to the decoder, a unit variant too.
         self.enter()?;
-        self.leave();
+        self.1 -= 1;
         varint(self.0, index.into())
     }
 
@@ -421,9 +415,10 @@ macro_rules! parts {
                 value.serialize(&mut **self)
             }
 
+            /// Leaves the nested value.
             #[inline]
             fn end(self) -> Result<()> {
-                self.leave();
+                self.1 -= 1;
                 Ok(())
             }
         }
@@ -453,9 +448,10 @@ impl<S: Sink> SerializeMap for &mut Out<'_, S> {
         value.serialize(&mut **self)
     }
 
+    /// Leaves the nested value.
     #[inline]
     fn end(self) -> Result<()> {
-        self.leave();
+        self.1 -= 1;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::encode::STACK;
 use super::*;
+use crate::codec::MAX_DEPTH;
 use crate::test_util::{Rng, seed};
 
 #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
@@ -344,49 +345,56 @@ fn random_values_and_damaged_bytes_agree_with_postcard() {
     assert!(decoded > 1000 && refused > 1000, "{decoded} decoded, {refused} refused");
 }
 
-/// A recursive type: every `More` is one level deeper.
+/// A recursive type: each link is two levels (the newtype and the option).
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-enum Nest {
+struct Chain(Option<Box<Chain>>);
+
+/// A recursive enum: each link is one level; the end is a unit variant.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+enum Links {
     End,
-    More(Box<Nest>),
+    Next(Box<Links>),
 }
 
-/// Damaged or forged bytes that claim millions of nested levels (a byte a
-/// level) are an error, not a stack overflow (which aborts the process).
+fn chain(links: usize) -> Chain {
+    (0..links).fold(Chain(None), |c, _| Chain(Some(Box::new(c))))
+}
+
+fn links(n: usize) -> Links {
+    (0..n).fold(Links::End, |l, _| Links::Next(Box::new(l)))
+}
+
+/// Values nest up to `MAX_DEPTH` levels, as postcard's bytes; one level more
+/// is an error to the encoder and to the decoder alike (postcard would go on
+/// recursing), so nothing is stored that cannot be read back.
 #[test]
-fn forged_deep_nesting_is_an_error_not_a_stack_overflow() {
-    let forged = vec![1u8; 4_000_000];
-    assert_eq!(from_bytes::<Nest>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
-    assert_eq!(from_bytes::<Option<Box<Nest>>>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
-    assert_eq!(from_bytes::<Vec<Nest>>(&forged).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+fn nesting_is_limited_the_same_way_both_ways() {
+    let deepest = MAX_DEPTH as usize / 2 - 1;
+    // `deepest` links and the last `Chain(None)`: 2 * deepest + 1 levels.
+    same(chain(deepest));
+    let too_deep = chain(deepest + 1);
+    let bytes = postcard::to_allocvec(&too_deep).unwrap();
+    let custom = (postcard::Error::SerdeSerCustom, postcard::Error::SerdeDeCustom);
+    assert_eq!(append(&too_deep, &mut Vec::new()).unwrap_err(), custom.0);
+    assert_eq!(from_bytes::<Chain>(&bytes).unwrap_err(), custom.1);
+    // Enums count one level each, a unit variant too.
+    same(links(MAX_DEPTH as usize - 1));
+    let bytes = postcard::to_allocvec(&links(MAX_DEPTH as usize)).unwrap();
+    assert_eq!(append(&links(MAX_DEPTH as usize), &mut Vec::new()).unwrap_err(), custom.0);
+    assert_eq!(from_bytes::<Links>(&bytes).unwrap_err(), custom.1);
+    // The encoder's depth comes back down: siblings do not add up.
+    same(vec![chain(deepest - 1), chain(deepest - 1), chain(deepest - 1)]);
 }
 
-/// `MAX_DEPTH` levels (each `More`, and `End`, is an enum: one level) encode
-/// as postcard and decode; one more is refused by the encoder, so nothing
-/// written is unreadable, and by the decoder.
+/// A megabyte of "some" tags (damaged bytes, or bytes written for another
+/// type) read as a recursive type is an error, not a stack overflow, even on
+/// a thread with a small stack.
 #[test]
-fn nesting_up_to_the_limit_round_trips_and_deeper_is_refused_both_ways() {
-    let nest = |levels: u32| (1..levels).fold(Nest::End, |n, _| Nest::More(Box::new(n)));
-    let deepest = nest(super::decode::MAX_DEPTH);
-    let bytes = encodes_as_postcard(&deepest);
-    assert_eq!(from_bytes::<Nest>(&bytes).unwrap(), (deepest, &[][..]));
-    let deeper = nest(super::decode::MAX_DEPTH + 1);
-    assert_eq!(append(&deeper, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
-    let bytes = postcard::to_allocvec(&deeper).unwrap();
-    assert_eq!(from_bytes::<Nest>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
-    // An option is a level too, and so is an empty sequence.
-    let wrapped = Some(nest(super::decode::MAX_DEPTH));
-    assert_eq!(append(&wrapped, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
-    let bytes = postcard::to_allocvec(&wrapped).unwrap();
-    assert_eq!(from_bytes::<Option<Nest>>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
-    let seqs = (1..super::decode::MAX_DEPTH / 2).fold(NestedSeq(Vec::new()), |s, _| NestedSeq(vec![s]));
-    same(seqs);
-    let seqs = (1..super::decode::MAX_DEPTH / 2 + 1).fold(NestedSeq(Vec::new()), |s, _| NestedSeq(vec![s]));
-    assert_eq!(append(&seqs, &mut Vec::new()).unwrap_err(), postcard::Error::SerdeSerCustom);
-    let bytes = postcard::to_allocvec(&seqs).unwrap();
-    assert_eq!(from_bytes::<NestedSeq>(&bytes).unwrap_err(), postcard::Error::DeserializeBadEncoding);
+fn deep_garbage_is_an_error_not_a_stack_overflow() {
+    let garbage = vec![1u8; 1 << 20];
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || (from_bytes::<Chain>(&garbage).map(drop), from_bytes::<Links>(&garbage).map(drop)));
+    let (a, b) = worker.unwrap().join().expect("no overflow");
+    assert_eq!((a.unwrap_err(), b.unwrap_err()), (postcard::Error::SerdeDeCustom, postcard::Error::SerdeDeCustom));
 }
-
-/// Sequences in newtypes: two levels each.
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct NestedSeq(Vec<NestedSeq>);
