@@ -7,8 +7,8 @@
 mod decode;
 mod encode;
 
-pub(crate) use decode::from_bytes;
-pub(crate) use encode::{StackBuf, append, to_stack};
+pub(crate) use decode::{from_bytes, gather};
+pub(crate) use encode::{StackBuf, append, to_stack, varint_block};
 
 #[cfg(test)]
 mod tests;
