@@ -936,17 +936,22 @@ impl<'a> BucketMut<'a> {
     /// Adds an inline entry of hash `h`: in its probe's first empty slot in
     /// a hashed page, else appended as varint key length, key, value. The
     /// caller checked that it fits (in a packed page: that it is packable)
-    /// and that its key is absent.
+    /// and that its key is absent. `Err` if a hashed page has no empty slot
+    /// although its header says it has room (damage).
     #[inline]
-    pub(crate) fn append_inline(&mut self, h: u64, key: &[u8], value: &[u8]) {
+    pub(crate) fn append_inline(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<(), String> {
         let w = self.width();
         if w != 0 {
             let cap = capacity(w);
             let (n, used) = (self.n(), self.used());
             debug_assert!(n + 1 < cap);
-            let mut i = home(h, cap);
+            let start = home(h, cap);
+            let mut i = start;
             while self.page[HEADER + i] != 0 {
                 i = if i + 1 == cap { 0 } else { i + 1 };
+                if i == start {
+                    return Err(format!("no empty slot among {cap}, with {n} entries"));
+                }
             }
             self.page[HEADER + i] = tag_of(h);
             self.set_counts(n + 1, used + w);
@@ -958,7 +963,7 @@ impl<'a> BucketMut<'a> {
                 debug_assert!(as_packed(key).is_some() && as_packed(value).is_some());
                 out[..8].copy_from_slice(&k.to_le_bytes());
                 out[8..].copy_from_slice(&v.to_le_bytes());
-                return;
+                return Ok(());
             }
             debug_assert!(2 + key.len() + value.len() <= w);
             out[0] = key.len() as u8;
@@ -966,7 +971,7 @@ impl<'a> BucketMut<'a> {
             out[2..2 + key.len()].copy_from_slice(key);
             out[2 + key.len()..2 + key.len() + value.len()].copy_from_slice(value);
             out[2 + key.len() + value.len()..].fill(0);
-            return;
+            return Ok(());
         }
         let vl = varint_len(key.len() as u64);
         let len = vl + key.len() + value.len();
@@ -975,6 +980,7 @@ impl<'a> BucketMut<'a> {
         put_varint(out, 0, key.len() as u64);
         out[vl..vl + key.len()].copy_from_slice(key);
         out[vl + key.len()..].copy_from_slice(value);
+        Ok(())
     }
 
     /// Appends an out-of-line record to a variable-width page.
@@ -1118,7 +1124,7 @@ mod tests {
         let mut b = BucketMut::new(&mut page);
         b.init(3, 0, Format::Variable);
         for i in 0..40u8 {
-            b.append_inline(u64::from(i % 5), &[i; 3], &vec![i; i as usize]);
+            b.append_inline(u64::from(i % 5), &[i; 3], &vec![i; i as usize]).unwrap();
         }
         b.append_ref(7, 0x5000, 10, 20);
         let view = b.as_ref();
@@ -1181,7 +1187,7 @@ mod hashed_tests {
             let mut b = BucketMut::new(&mut page);
             b.init(1, 0, Format::Fixed(w));
             for i in 0..count {
-                b.append_inline(hash(&key(i)), &key(i), &(i as u64).to_le_bytes());
+                b.append_inline(hash(&key(i)), &key(i), &(i as u64).to_le_bytes()).unwrap();
             }
             let view = b.as_ref();
             assert_consistent(&view, hash);
@@ -1230,7 +1236,7 @@ mod hashed_tests {
         let mut b = BucketMut::new(&mut page);
         b.init(0, 0, Format::Packed);
         for k in [0u64, 1, 4, 2, 3, 5] {
-            b.append_inline(hash(&key(k)), &key(k), &key(k * 100));
+            b.append_inline(hash(&key(k)), &key(k), &key(k * 100)).unwrap();
         }
         let slots = |b: &Bucket<'_>, k: u64| b.find_hashed(hash(&key(k)), &key(k)).unwrap().map(|(i, _)| i);
         let view = b.as_ref();
@@ -1265,7 +1271,7 @@ mod hashed_tests {
         for i in 0..most as u64 {
             let (k, v) = pair(i);
             assert!(b.as_ref().has_room(&EntrySize::of_pair(k.bytes(), v.bytes())));
-            b.append_inline(hash(k.bytes()), k.bytes(), v.bytes());
+            b.append_inline(hash(k.bytes()), k.bytes(), v.bytes()).unwrap();
         }
         let view = b.as_ref();
         assert_eq!((view.format(), view.len()), (Format::Packed, most));
@@ -1284,7 +1290,7 @@ mod hashed_tests {
         b.init(2, 0, Format::Packed);
         assert!(!b.as_ref().has_room(&EntrySize::of_pair(b"ab", &[1])));
         assert!(b.as_ref().has_room(&EntrySize::of_pair(&[5], &[1])));
-        b.append_inline(hash(&[5]), &[5], &[1]);
+        b.append_inline(hash(&[5]), &[5], &[1]).unwrap();
         let (i, _) = b.as_ref().find_hashed(hash(&[5]), &[5]).unwrap().unwrap();
         b.set_value(PAGE - (i + 1) * PACKED_WIDTH + 8, &[0x80, 0x01]);
         let (_, s) = b.as_ref().find_hashed(hash(&[5]), &[5]).unwrap().unwrap();
@@ -1296,7 +1302,7 @@ mod hashed_tests {
         let mut page = vec![0u8; PAGE];
         let mut b = BucketMut::new(&mut page);
         b.init(1, 0, Format::Fixed(8));
-        b.append_inline(hash(&[1, 2]), &[1, 2], &[3]);
+        b.append_inline(hash(&[1, 2]), &[1, 2], &[3]).unwrap();
         let (i, _) = b.as_ref().find_hashed(hash(&[1, 2]), &[1, 2]).unwrap().unwrap();
         page[PAGE - (i + 1) * 8 + 1] = 7; // value length 7 in a slot of 8 with a key of 2
         let view = Bucket::new(&page).unwrap();
@@ -1307,6 +1313,8 @@ mod hashed_tests {
         page[HEADER..HEADER + cap].fill(0x33);
         let view = Bucket::new(&page).unwrap();
         assert_eq!(view.find_hashed(0x33, &[9, 9]).unwrap(), None);
+        // ... and an insertion reports it instead of looking for a slot forever.
+        assert!(BucketMut::new(&mut page.clone()).append_inline(0x1234, &[9, 9], &[1]).is_err());
         // Headers whose counts do not fit, or whose flags disagree with the width.
         for (n, width, flags) in
             [(cap as u16, 8u16, FLAG_FIXED), (1, 1, FLAG_FIXED), (1, 8, FLAG_FIXED | FLAG_PACKED), (1, 16, FLAG_PACKED)]

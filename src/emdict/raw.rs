@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
     Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE, PAGE, Stored,
-    as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
+    Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root};
 
@@ -505,7 +505,8 @@ impl RawDict {
             Ok(_) => return Ok(false),
             Err(w) => return Err(corrupt_bucket(&self.store, head, w)),
         }
-        BucketMut::new(self.store.write(head, PAGE)?).append_inline(h, key, value);
+        let appended = BucketMut::new(self.store.write(head, PAGE)?).append_inline(h, key, value);
+        appended.map_err(|w| corrupt_bucket(&self.store, head, w))?;
         self.len += 1;
         Ok(true)
     }
@@ -562,7 +563,7 @@ impl RawDict {
     fn append_entry(&mut self, page: u64, h: u64, key: &[u8], value: &[u8], obj: Option<u64>) -> Result<()> {
         let mut b = BucketMut::new(self.store.write(page, PAGE)?);
         match obj {
-            None => b.append_inline(h, key, value),
+            None => b.append_inline(h, key, value).map_err(|w| corrupt_bucket(&self.store, page, w))?,
             Some(obj) => {
                 b.append_ref(h, obj, key.len() as u64, value.len() as u64);
                 self.objects += 1;
@@ -938,16 +939,17 @@ impl RawDict {
             page
         };
         let mut out = BucketMut::new(self.store.write(page, PAGE)?);
-        match e.stored {
+        let appended = match e.stored {
             Stored::Inline { key, value } => out.append_inline(e.hash, key, value),
-            Stored::Packed { key, value } => out.append_inline(
-                e.hash,
-                super::bucket::Varint::new(key).bytes(),
-                super::bucket::Varint::new(value).bytes(),
-            ),
-            Stored::OutOfLine { addr, klen, vlen } => out.append_ref(e.hash, addr, klen, vlen),
-        }
-        Ok(())
+            Stored::Packed { key, value } => {
+                out.append_inline(e.hash, Varint::new(key).bytes(), Varint::new(value).bytes())
+            }
+            Stored::OutOfLine { addr, klen, vlen } => {
+                out.append_ref(e.hash, addr, klen, vlen);
+                Ok(())
+            }
+        };
+        appended.map_err(|w| corrupt_bucket(&self.store, page, w))
     }
 
     /// Overwrites the value of the entry at `loc` when the new entry has the
