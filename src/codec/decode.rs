@@ -7,6 +7,14 @@
 use postcard::{Error, Result};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
+use super::MAX_DEPTH;
+
+/// The error for a value nested deeper than [`MAX_DEPTH`].
+#[cold]
+fn too_deep() -> Error {
+    <Error as de::Error>::custom("values nested too deeply")
+}
+
 /// Decodes a `T` from the start of `bytes`; returns it and the bytes after it
 /// (as `postcard::take_from_bytes`).
 ///
@@ -18,17 +26,32 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 /// the type's own error (an unknown enum variant is `SerdeDeCustom`).
 #[inline]
 pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
-    let mut de = De { rest: bytes };
+    let mut de = De { rest: bytes, depth: 0 };
     let v = T::deserialize(&mut de)?;
     Ok((v, de.rest))
 }
 
-/// The bytes not decoded yet.
+/// The bytes not decoded yet, and how deep in nested values the next one is.
 struct De<'de> {
     rest: &'de [u8],
+    depth: u32,
 }
 
 impl<'de> De<'de> {
+    /// Runs `f` on a value nested in the current one: an error past
+    /// [`MAX_DEPTH`], so that bytes cannot make a recursive type recurse
+    /// until the stack overflows.
+    #[inline(always)]
+    fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// Moves past `n <= rest.len()` bytes.
     #[inline(always)]
     fn skip(&mut self, n: usize) {
@@ -388,7 +411,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.byte()? {
             0 => visitor.visit_none(),
-            1 => visitor.visit_some(self),
+            1 => self.nested(|de| visitor.visit_some(de)),
             _ => Err(Error::DeserializeBadOption),
         }
     }
@@ -406,19 +429,19 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
 
     #[inline]
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
+        self.nested(|de| visitor.visit_newtype_struct(de))
     }
 
     #[inline]
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     /// Tuples, tuple structs and structs are their fields back to back.
     #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     #[inline]
@@ -428,13 +451,13 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len })
+        self.nested(|de| visitor.visit_seq(Seq { de, len }))
     }
 
     #[inline]
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        visitor.visit_map(Map { de: self, len })
+        self.nested(|de| visitor.visit_map(Map { de, len }))
     }
 
     #[inline]
@@ -444,7 +467,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len: fields.len() })
+        self.nested(|de| visitor.visit_seq(Seq { de, len: fields.len() }))
     }
 
     #[inline]
@@ -454,7 +477,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_enum(self)
+        self.nested(|de| visitor.visit_enum(de))
     }
 
     /// Postcard writes no identifiers.

@@ -11,18 +11,20 @@ use serde::ser::{SerializeTupleStruct, SerializeTupleVariant};
 
 use postcard::{Error, Result};
 
+use super::MAX_DEPTH;
+
 /// Appends the postcard encoding of `value` to `out`. On error `out` may hold
 /// part of the encoding after its previous end: the caller truncates it.
 #[inline]
 pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(&mut Out(out))
+    value.serialize(&mut Out(out, 0))
 }
 
 /// Encodes `value` as postcard does after what `buf` holds;
 /// `Err(SerializeBufferFull)` if it does not fit in [`STACK`] bytes.
 #[inline]
 pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> Result<()> {
-    value.serialize(&mut Out(buf))
+    value.serialize(&mut Out(buf, 0))
 }
 
 /// The bytes a small encoding is built in.
@@ -168,8 +170,31 @@ fn varint_u128<S: Sink>(out: &mut S, mut x: u128) -> Result<()> {
     out.push(x as u8)
 }
 
-/// The serializer: postcard's format, into a [`Sink`].
-struct Out<'a, S>(&'a mut S);
+/// The serializer: postcard's format, into a [`Sink`]; the second field is
+/// how deep in nested values the next one is.
+struct Out<'a, S>(&'a mut S, u32);
+
+impl<S: Sink> Out<'_, S> {
+    /// Enters a nested value: an error past [`MAX_DEPTH`], the depth the
+    /// decoder accepts, so that nothing is stored that could not be read.
+    #[inline(always)]
+    fn enter(&mut self) -> Result<()> {
+        if self.1 >= MAX_DEPTH {
+            return Err(<Error as ser::Error>::custom("values nested too deeply"));
+        }
+        self.1 += 1;
+        Ok(())
+    }
+
+    /// Encodes `value` one level deeper.
+    #[inline(always)]
+    fn nested<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.enter()?;
+        value.serialize(&mut *self)?;
+        self.1 -= 1;
+        Ok(())
+    }
+}
 
 impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     type Ok = ();
@@ -273,7 +298,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     #[inline]
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<()> {
         self.0.push(1)?;
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
@@ -288,12 +313,15 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
 
     #[inline]
     fn serialize_unit_variant(self, _name: &'static str, index: u32, _variant: &'static str) -> Result<()> {
+        // Any enum is a level to the decoder, a unit variant too.
+        self.enter()?;
+        self.1 -= 1;
         varint(self.0, index.into())
     }
 
     #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _name: &'static str, value: &T) -> Result<()> {
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
@@ -305,22 +333,25 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         value: &T,
     ) -> Result<()> {
         varint(self.0, index.into())?;
-        value.serialize(self)
+        self.nested(value)
     }
 
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self> {
         varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_tuple(self, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
@@ -333,17 +364,20 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         _len: usize,
     ) -> Result<Self> {
         varint(self.0, index.into())?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self> {
         varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        self.enter()?;
         Ok(self)
     }
 
     #[inline]
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self> {
+        self.enter()?;
         Ok(self)
     }
 
@@ -356,6 +390,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
         _len: usize,
     ) -> Result<Self> {
         varint(self.0, index.into())?;
+        self.enter()?;
         Ok(self)
     }
 
@@ -380,8 +415,10 @@ macro_rules! parts {
                 value.serialize(&mut **self)
             }
 
+            /// Leaves the nested value.
             #[inline]
             fn end(self) -> Result<()> {
+                self.1 -= 1;
                 Ok(())
             }
         }
@@ -411,8 +448,10 @@ impl<S: Sink> SerializeMap for &mut Out<'_, S> {
         value.serialize(&mut **self)
     }
 
+    /// Leaves the nested value.
     #[inline]
     fn end(self) -> Result<()> {
+        self.1 -= 1;
         Ok(())
     }
 }

@@ -3,9 +3,19 @@
 //! per-byte plumbing. EmDict encodes keys and values with it and decodes them;
 //! EmList encodes elements straight into its append buffer and decodes them.
 //! The tests compare every shape and varint boundary with `postcard`.
+//!
+//! One deliberate difference: values nested deeper than [`MAX_DEPTH`] (an
+//! option, newtype, tuple, struct, sequence, map or enum inside another, and
+//! so on) are an error both ways, where postcard recurses until the stack
+//! overflows; so bytes, damaged or not, cannot abort the process through a
+//! recursive type, and nothing is stored that could not be read back.
 
 mod decode;
 mod encode;
+
+/// How deeply values may nest (each option, newtype, tuple, struct, sequence,
+/// map and enum is one level).
+pub(crate) const MAX_DEPTH: u32 = 512;
 
 pub(crate) use decode::from_bytes;
 pub(crate) use encode::{StackBuf, append, to_stack};

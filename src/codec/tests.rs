@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::encode::STACK;
 use super::*;
+use crate::codec::MAX_DEPTH;
 use crate::test_util::{Rng, seed};
 
 #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
@@ -342,4 +343,58 @@ fn random_values_and_damaged_bytes_agree_with_postcard() {
     }
     // Both outcomes were compared, many times.
     assert!(decoded > 1000 && refused > 1000, "{decoded} decoded, {refused} refused");
+}
+
+/// A recursive type: each link is two levels (the newtype and the option).
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Chain(Option<Box<Chain>>);
+
+/// A recursive enum: each link is one level; the end is a unit variant.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+enum Links {
+    End,
+    Next(Box<Links>),
+}
+
+fn chain(links: usize) -> Chain {
+    (0..links).fold(Chain(None), |c, _| Chain(Some(Box::new(c))))
+}
+
+fn links(n: usize) -> Links {
+    (0..n).fold(Links::End, |l, _| Links::Next(Box::new(l)))
+}
+
+/// Values nest up to `MAX_DEPTH` levels, as postcard's bytes; one level more
+/// is an error to the encoder and to the decoder alike (postcard would go on
+/// recursing), so nothing is stored that cannot be read back.
+#[test]
+fn nesting_is_limited_the_same_way_both_ways() {
+    let deepest = MAX_DEPTH as usize / 2 - 1;
+    // `deepest` links and the last `Chain(None)`: 2 * deepest + 1 levels.
+    same(chain(deepest));
+    let too_deep = chain(deepest + 1);
+    let bytes = postcard::to_allocvec(&too_deep).unwrap();
+    let custom = (postcard::Error::SerdeSerCustom, postcard::Error::SerdeDeCustom);
+    assert_eq!(append(&too_deep, &mut Vec::new()).unwrap_err(), custom.0);
+    assert_eq!(from_bytes::<Chain>(&bytes).unwrap_err(), custom.1);
+    // Enums count one level each, a unit variant too.
+    same(links(MAX_DEPTH as usize - 1));
+    let bytes = postcard::to_allocvec(&links(MAX_DEPTH as usize)).unwrap();
+    assert_eq!(append(&links(MAX_DEPTH as usize), &mut Vec::new()).unwrap_err(), custom.0);
+    assert_eq!(from_bytes::<Links>(&bytes).unwrap_err(), custom.1);
+    // The encoder's depth comes back down: siblings do not add up.
+    same(vec![chain(deepest - 1), chain(deepest - 1), chain(deepest - 1)]);
+}
+
+/// A megabyte of "some" tags (damaged bytes, or bytes written for another
+/// type) read as a recursive type is an error, not a stack overflow, even on
+/// a thread with a small stack.
+#[test]
+fn deep_garbage_is_an_error_not_a_stack_overflow() {
+    let garbage = vec![1u8; 1 << 20];
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || (from_bytes::<Chain>(&garbage).map(drop), from_bytes::<Links>(&garbage).map(drop)));
+    let (a, b) = worker.unwrap().join().expect("no overflow");
+    assert_eq!((a.unwrap_err(), b.unwrap_err()), (postcard::Error::SerdeDeCustom, postcard::Error::SerdeDeCustom));
 }
