@@ -33,7 +33,7 @@ fn at_rest_bound(r: &CheckReport) -> u64 {
 #[test]
 fn removing_most_keys_over_many_flushes_gives_the_space_back() {
     let base = TempDir::new("churn-remove");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -73,7 +73,7 @@ fn removing_most_keys_over_many_flushes_gives_the_space_back() {
 #[test]
 fn half_removed_in_twenty_flushes_is_back_to_its_live_size_when_closed() {
     let base = TempDir::new("churn-half");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -105,7 +105,7 @@ fn half_removed_in_twenty_flushes_is_back_to_its_live_size_when_closed() {
 #[test]
 fn steady_churn_does_not_grow_the_file() {
     let base = TempDir::new("churn-steady");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }

@@ -25,7 +25,7 @@ fn removing_half_of_a_dict_does_not_grow_the_disk() {
     }
     d.flush().unwrap();
     let loaded = common::disk_usage(&dir);
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -69,7 +69,7 @@ fn removing_half_of_a_dict_does_not_grow_the_disk() {
 fn rewriting_a_list_keeps_its_disk_near_its_data() {
     let base = TempDir::new("release-list");
     let dir = base.join("list");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
