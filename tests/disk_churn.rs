@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Rng, TempDir, can_punch};
+use common::{Rng, TempDir};
 use emds::{CheckReport, EmDict, OpenOptions};
 
 fn load(dir: &Path, keys: &[u64]) -> EmDict<u64, u64> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Rng, TempDir, can_punch};
+use common::{Rng, TempDir};
 use emds::{EmDict, EmList};
 
 #[test]

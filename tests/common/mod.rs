@@ -40,20 +40,6 @@ pub fn count(var: &str, default: usize) -> usize {
 // ---------------------------------------------------------------------------
 // Files
 
-/// Whether the file system under `dir` can punch holes; where it cannot,
-/// releasing is off and the disk tests have nothing to measure.
-pub fn can_punch(dir: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    let f = std::fs::File::create(&path).unwrap();
-    f.set_len(8192).unwrap();
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
-    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
-    std::fs::remove_file(&path).unwrap();
-    ok
-}
-
 /// A directory under the system's temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
