@@ -190,7 +190,7 @@ impl<'de> De<'de> {
 /// The seven-bit groups of eight varint bytes, gathered into 56 bits: pairs,
 /// then quads, then all eight.
 #[inline]
-fn gather(w: u64) -> u64 {
+pub(crate) fn gather(w: u64) -> u64 {
     let mut x = w & 0x7f7f_7f7f_7f7f_7f7f;
     x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
     x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);

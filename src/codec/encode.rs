@@ -137,7 +137,15 @@ fn varint<S: Sink>(out: &mut S, x: u64) -> Result<()> {
 /// 16-byte block, of which the value needs the first `n`.
 #[inline]
 fn varint_long<S: Sink>(out: &mut S, x: u64) -> Result<()> {
-    let n = (64 - x.leading_zeros()).div_ceil(7);
+    let (block, n) = varint_block(x);
+    out.block(block, n)
+}
+
+/// The LEB128 varint of `x` (any value) as the first `n` bytes of a
+/// 16-byte block, and `n`.
+#[inline]
+pub(crate) fn varint_block(x: u64) -> ([u8; 16], usize) {
+    let n = (64 - (x | 1).leading_zeros()).div_ceil(7);
     // The low 56 bits: four 14-bit groups into 16-bit lanes, then each lane's
     // two 7-bit groups into its two bytes.
     let m = 0x3fff;
@@ -145,7 +153,7 @@ fn varint_long<S: Sink>(out: &mut S, x: u64) -> Result<()> {
     let lo = (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1);
     let hi = ((x >> 56) & 0x7f) | ((x >> 63) << 8);
     let groups = u128::from(lo) | (u128::from(hi) << 64);
-    out.block((groups | MORE[n.min(10) as usize]).to_le_bytes(), n as usize)
+    ((groups | MORE[n.min(10) as usize]).to_le_bytes(), n as usize)
 }
 
 /// `MORE[n]`: the high bit of each of the first `n - 1` bytes, the

@@ -17,8 +17,8 @@ mod encode;
 /// map and enum is one level).
 pub(crate) const MAX_DEPTH: u32 = 512;
 
-pub(crate) use decode::from_bytes;
-pub(crate) use encode::{StackBuf, append, to_stack};
+pub(crate) use decode::{from_bytes, gather};
+pub(crate) use encode::{StackBuf, append, to_stack, varint_block};
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,7 @@
 use std::ops::Deref;
 
 use crate::alloc::{PAGE_SIZE, match_byte16, match_tag_empty16, prefetch};
+use crate::codec::{gather, varint_block};
 
 pub(crate) const PAGE: usize = PAGE_SIZE;
 pub(crate) const HEADER: usize = 24;
@@ -185,7 +186,7 @@ pub(crate) fn as_packed(b: &[u8]) -> Option<u64> {
         let w = short_word(b);
         let last = (w >> (8 * (n - 1))) as u8;
         let ok = w & HIGH == HIGH & ((1u64 << (8 * (n - 1))) - 1) && (last != 0 || n == 1);
-        return ok.then(|| gather7(w));
+        return ok.then(|| gather(w));
     }
     let w = word(&b[..8]);
     if w & HIGH != HIGH {
@@ -193,11 +194,11 @@ pub(crate) fn as_packed(b: &[u8]) -> Option<u64> {
     }
     let b8 = b[8];
     if n == 9 {
-        return (b8 != 0 && b8 < 0x80).then(|| gather7(w) | u64::from(b8) << 56);
+        return (b8 != 0 && b8 < 0x80).then(|| gather(w) | u64::from(b8) << 56);
     }
     // Ten bytes: the last holds the 64th bit only.
     let b9 = b[9];
-    (b8 >= 0x80 && b9 == 1).then(|| gather7(w) | u64::from(b8 & 0x7f) << 56 | 1 << 63)
+    (b8 >= 0x80 && b9 == 1).then(|| gather(w) | u64::from(b8 & 0x7f) << 56 | 1 << 63)
 }
 
 /// Up to eight bytes as a little-endian word, zero above them.
@@ -216,38 +217,18 @@ fn short_word(b: &[u8]) -> u64 {
     }
 }
 
-/// The low seven bits of each byte of `w`, packed together.
-#[inline]
-fn gather7(w: u64) -> u64 {
-    let mut x = w & 0x7f7f_7f7f_7f7f_7f7f;
-    x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-    x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-    (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
-}
-
 /// The canonical varint of a number, on the stack.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Varint {
-    buf: [u8; 10],
+    buf: [u8; 16],
     len: u8,
 }
 
 impl Varint {
-    /// Seven bits a byte without a loop: the low 56 bits spread over eight
-    /// bytes, the continuation bit set on every byte but the last.
     #[inline]
     pub(crate) fn new(v: u64) -> Varint {
-        let mut x = v & ((1 << 56) - 1);
-        x = (x & 0x0fff_ffff) | ((x & 0x00ff_ffff_f000_0000) << 4);
-        x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x0fff_c000_0fff_c000) << 2);
-        x = (x & 0x007f_007f_007f_007f) | ((x & 0x3f80_3f80_3f80_3f80) << 1);
-        let n = varint_len(v);
-        let more = if n >= 9 { u64::MAX } else { (1u64 << (8 * (n - 1))) - 1 };
-        let mut buf = [0u8; 10];
-        buf[..8].copy_from_slice(&(x | (0x8080_8080_8080_8080 & more)).to_le_bytes());
-        buf[8] = (v >> 56) as u8 & 0x7f | if n == 10 { 0x80 } else { 0 };
-        buf[9] = (v >> 63) as u8;
-        Varint { buf, len: n as u8 }
+        let (buf, len) = varint_block(v);
+        Varint { buf, len: len as u8 }
     }
 
     #[inline]
