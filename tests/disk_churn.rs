@@ -14,20 +14,6 @@ use std::path::Path;
 use common::{Rng, TempDir};
 use emds::{CheckReport, EmDict, OpenOptions};
 
-/// Whether the file system under `dir` can punch holes; where it cannot,
-/// releasing is off and these tests have nothing to measure.
-fn can_punch(dir: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    let f = std::fs::File::create(&path).unwrap();
-    f.set_len(8192).unwrap();
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
-    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
-    std::fs::remove_file(&path).unwrap();
-    ok
-}
-
 fn load(dir: &Path, keys: &[u64]) -> EmDict<u64, u64> {
     let mut d: EmDict<u64, u64> = EmDict::open_with(dir, OpenOptions::new().truncate(true)).unwrap();
     for (i, &k) in keys.iter().enumerate() {
@@ -47,7 +33,7 @@ fn at_rest_bound(r: &CheckReport) -> u64 {
 #[test]
 fn removing_most_keys_over_many_flushes_gives_the_space_back() {
     let base = TempDir::new("churn-remove");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -87,7 +73,7 @@ fn removing_most_keys_over_many_flushes_gives_the_space_back() {
 #[test]
 fn half_removed_in_twenty_flushes_is_back_to_its_live_size_when_closed() {
     let base = TempDir::new("churn-half");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -119,7 +105,7 @@ fn half_removed_in_twenty_flushes_is_back_to_its_live_size_when_closed() {
 #[test]
 fn steady_churn_does_not_grow_the_file() {
     let base = TempDir::new("churn-steady");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }

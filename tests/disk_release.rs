@@ -11,20 +11,6 @@ mod common;
 use common::{Rng, TempDir};
 use emds::{EmDict, EmList};
 
-/// Whether the file system under `dir` can punch holes; where it cannot,
-/// releasing is off and the test has nothing to measure.
-fn can_punch(dir: &std::path::Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let path = dir.join("probe");
-    let f = std::fs::File::create(&path).unwrap();
-    f.set_len(8192).unwrap();
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
-    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
-    std::fs::remove_file(&path).unwrap();
-    ok
-}
-
 #[test]
 fn removing_half_of_a_dict_does_not_grow_the_disk() {
     let base = TempDir::new("release-dict");
@@ -39,7 +25,7 @@ fn removing_half_of_a_dict_does_not_grow_the_disk() {
     }
     d.flush().unwrap();
     let loaded = common::disk_usage(&dir);
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
@@ -83,7 +69,7 @@ fn removing_half_of_a_dict_does_not_grow_the_disk() {
 fn rewriting_a_list_keeps_its_disk_near_its_data() {
     let base = TempDir::new("release-list");
     let dir = base.join("list");
-    if !can_punch(base.path()) {
+    if !common::can_punch(base.path()) {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }

@@ -94,6 +94,20 @@ pub fn store_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Whether the file system under `dir` can punch holes; where it cannot,
+/// releasing is off and a test of released space has nothing to measure.
+pub fn can_punch(dir: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("probe");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(8192).unwrap();
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: fallocate reads only its integer arguments; `f` keeps the descriptor open.
+    let ok = unsafe { libc::fallocate(f.as_raw_fd(), mode, 0, 4096) } == 0;
+    std::fs::remove_file(&path).unwrap();
+    ok
+}
+
 /// Bytes the store's files occupy on disk (allocated blocks, not lengths).
 pub fn disk_usage(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
