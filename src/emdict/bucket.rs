@@ -735,6 +735,12 @@ impl<'a> Bucket<'a> {
     #[inline]
     pub(crate) fn find_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
         let page = self.page;
+        // Most entries sit in their home slot: try it before a probe.
+        let at = home(h, self.cap);
+        let slot = PAGE - (at + 1) * PACKED_WIDTH;
+        if page[HEADER + at] == tag_of(h) && u64_at(page, slot) == k {
+            return Some((at, u64_at(page, slot + 8)));
+        }
         self.probe(h, |i| {
             let at = PAGE - (i + 1) * PACKED_WIDTH;
             (u64_at(page, at) == k).then(|| (i, u64_at(page, at + 8)))
