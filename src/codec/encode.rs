@@ -137,23 +137,30 @@ fn varint<S: Sink>(out: &mut S, x: u64) -> Result<()> {
 /// 16-byte block, of which the value needs the first `n`.
 #[inline]
 fn varint_long<S: Sink>(out: &mut S, x: u64) -> Result<()> {
-    let (block, n) = varint_block(x);
-    out.block(block, n)
+    let n = (64 - x.leading_zeros()).div_ceil(7) as usize;
+    out.block(spread(x, n), n)
 }
 
 /// The LEB128 varint of `x` (any value) as the first `n` bytes of a
 /// 16-byte block, and `n`.
 #[inline]
 pub(crate) fn varint_block(x: u64) -> ([u8; 16], usize) {
-    let n = (64 - (x | 1).leading_zeros()).div_ceil(7);
-    // The low 56 bits: four 14-bit groups into 16-bit lanes, then each lane's
-    // two 7-bit groups into its two bytes.
+    let n = (64 - (x | 1).leading_zeros()).div_ceil(7) as usize;
+    (spread(x, n), n)
+}
+
+/// The `n`-byte varint of `x` in a 16-byte block: the low 56 bits as four
+/// 14-bit groups in 16-bit lanes, then each lane's two 7-bit groups in its
+/// two bytes; the top 8 bits in the two bytes after them; then the
+/// continuation bits.
+#[inline(always)]
+fn spread(x: u64, n: usize) -> [u8; 16] {
     let m = 0x3fff;
     let w = (x & m) | ((x & (m << 14)) << 2) | ((x & (m << 28)) << 4) | ((x & (m << 42)) << 6);
     let lo = (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1);
     let hi = ((x >> 56) & 0x7f) | ((x >> 63) << 8);
     let groups = u128::from(lo) | (u128::from(hi) << 64);
-    ((groups | MORE[n.min(10) as usize]).to_le_bytes(), n as usize)
+    (groups | MORE[n.min(10)]).to_le_bytes()
 }
 
 /// `MORE[n]`: the high bit of each of the first `n - 1` bytes, the

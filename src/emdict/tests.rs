@@ -89,8 +89,11 @@ fn page_formats_follow_the_entries() {
     let (packed, pages) = count(raw_mut(&mut d), |f| f == Format::Packed);
     assert!(pages > 10 && packed == pages, "{packed} of {pages} pages packed");
     d.insert(key(5), u128::MAX).unwrap();
-    let (packed, _) = count(raw_mut(&mut d), |f| f == Format::Packed);
-    assert_eq!(packed, pages - 1, "the page of key 5 is rewritten in another format");
+    // The page of key 5 is rewritten in another format; if the wider slots do
+    // not fit, it splits first and its other half stays packed.
+    let (packed_now, pages_now) = count(raw_mut(&mut d), |f| f == Format::Packed);
+    assert!(pages_now == pages || pages_now == pages + 1, "{pages} pages became {pages_now}");
+    assert_eq!(packed_now, pages_now - 1, "only the page of key 5 is not packed");
     assert_eq!((d.get(&key(5)).unwrap(), d.get(&key(6)).unwrap()), (Some(u128::MAX), Some(u128::from(key(7)))));
     d.check().unwrap();
     drop(d);
