@@ -47,7 +47,7 @@ impl Default for OpenOptions {
             initial_segment_size: 1 << 20,
             max_segment_size: 1 << 30,
             release_min: 64 << 10,
-            huge_pages: true,
+            huge_pages: false,
         }
     }
 }
@@ -123,7 +123,7 @@ impl OpenOptions {
 
     /// Whether freshly backed space is mapped with transparent huge pages
     /// (`madvise(MADV_HUGEPAGE)`) until the commit that first makes it
-    /// durable. On by default; Linux only, a hint the kernel may ignore.
+    /// durable. Off by default; Linux only, a hint the kernel may ignore.
     ///
     /// Space the store grows into holds no data yet, so the kernel can fill it
     /// with 2 MiB page-cache folios without reading anything. Those folios
@@ -133,9 +133,12 @@ impl OpenOptions {
     /// 218 MiB were mapped so with it, 138 MiB without). After the
     /// commit the advice is withdrawn (`MADV_NOHUGEPAGE`): data read back from
     /// disk later comes in 4 KiB pages, so a random lookup in a store larger
-    /// than memory never reads 2 MiB. Turn it off where memory is tight
-    /// and the system's huge pages are reserved for something else. See
-    /// `docs/DESIGN.md` §8.
+    /// than memory never reads 2 MiB. It is off by default because a huge
+    /// folio needs 2 MiB of contiguous memory: where memory is fragmented and
+    /// the kernel compacts on demand (`transparent_hugepage/defrag` set to
+    /// `madvise`, the usual default), a fault may wait for compaction, and no
+    /// benefit to lookups was shown on the development VM (its ext4 already
+    /// caches much of a store in large folios). See `docs/DESIGN.md` §8.1.
     ///
     /// # Examples
     ///
@@ -144,7 +147,7 @@ impl OpenOptions {
     ///
     /// let dir = std::env::temp_dir().join(format!("emds-doc-huge-{}", std::process::id()));
     /// let mut d: EmDict<u64, u64> =
-    ///     EmDict::open_with(&dir, OpenOptions::new().truncate(true).huge_pages(false))?;
+    ///     EmDict::open_with(&dir, OpenOptions::new().truncate(true).huge_pages(true))?;
     /// d.insert(1, 2)?;
     /// d.flush()?;
     /// # drop(d);
