@@ -710,8 +710,8 @@ impl Store {
     /// Reserves disk blocks again for whatever part of the `n` pages at
     /// `start` (just taken from the free extents) may have been released, and
     /// for up to [`Self::RESERVE_PAGES`] pages of the free extent after them,
-    /// widened to the 2 MiB blocks they lie in. A full disk is an error naming the segment file; nothing changes then
-    /// but the pages reserved so far.
+    /// widened to the 2 MiB blocks they lie in. A full disk is an error naming
+    /// the segment file; nothing changes then but the pages reserved so far.
     fn reserve_released(&mut self, start: u64, n: u64) -> Result<()> {
         if self.unreserved.is_empty() {
             return Ok(());
@@ -810,16 +810,15 @@ impl Store {
         }
         let last = self.segs.len() - 1;
         let (size, backed) = (self.segs[last].info.size, self.segs[last].info.backed);
-        let mut bytes = step.max(need).min(size - backed);
-        if step >= HUGE {
-            // From a 32 MiB store on, every step ends on a 2 MiB boundary (at most
-            // 2 MiB more), so that no huge page ever spans backed and unbacked space.
-            bytes = (backed + bytes).next_multiple_of(HUGE).min(size) - backed;
-            self.back(last, bytes)?;
-            self.advise_huge(last, backed);
-            return Ok(());
+        let bytes = step.max(need).min(size - backed);
+        if step < HUGE {
+            return self.back(last, bytes);
         }
-        self.back(last, bytes)
+        // From a 32 MiB store on, every step ends on a 2 MiB boundary (at most
+        // 2 MiB more), so that no huge page ever spans backed and unbacked space.
+        self.back(last, (backed + bytes).next_multiple_of(HUGE).min(size) - backed)?;
+        self.advise_huge(last, backed);
+        Ok(())
     }
 
     /// Asks for transparent huge pages in segment `i` from `backed` (where its

@@ -253,6 +253,26 @@ fn can_punch(dir: &Path) -> bool {
     ok
 }
 
+/// Bytes of `lo..hi` that may have been released (not reserved since).
+fn unreserved_in(s: &Store, lo: u64, hi: u64) -> u64 {
+    s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
+}
+
+/// The 2 MiB block of its segment that holds address `a`, up to the backed end.
+fn block_around(s: &Store, a: u64) -> (u64, u64) {
+    let (seg, off) = split(a);
+    let lo = off / HUGE * HUGE;
+    (addr(seg, lo), addr(seg, (lo + HUGE).min(s.segs[seg].info.backed)))
+}
+
+/// Every free page released after each commit, in segments of 4 MiB (two
+/// 2 MiB blocks each).
+fn releasing_in_4_mib_segments() -> OpenOptions {
+    let mut o = releasing_every_page();
+    o.segment_sizes(4 << 20, 4 << 20);
+    o
+}
+
 #[test]
 fn freed_space_is_released_after_the_commit_and_reserved_again_for_reuse() {
     let _guard = no_spawn();
@@ -299,8 +319,7 @@ fn reuse_of_released_space_reserves_the_whole_huge_page_around_it() {
     // reused one would make that fault a SIGBUS on a full disk.
     let _guard = no_spawn();
     let dir = temp_dir("release-huge");
-    let mut o = releasing_every_page();
-    o.segment_sizes(4 << 20, 4 << 20);
+    let o = releasing_in_4_mib_segments();
     let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
     let big = 3 << 20;
     let a = s.alloc(big).unwrap();
@@ -315,14 +334,10 @@ fn reuse_of_released_space_reserves_the_whole_huge_page_around_it() {
     let released = s.check(&[]).unwrap().bytes_released;
     assert!(released >= big as u64, "{released} bytes released");
     let before = allocated(&dir);
-    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
-        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
-    };
     // Whichever page the allocator hands out, the whole 2 MiB block around it
     // (up to the backed end) must be reserved again.
-    let end = s.segs[0].info.backed;
-    let blocks: Vec<(u64, u64, u64)> = (0..end.div_ceil(HUGE))
-        .map(|k| (addr(0, k * HUGE), addr(0, ((k + 1) * HUGE).min(end))))
+    let blocks: Vec<(u64, u64, u64)> = (0..s.segs[0].info.backed.div_ceil(HUGE))
+        .map(|k| block_around(&s, addr(0, k * HUGE)))
         .map(|(lo, hi)| (lo, hi, unreserved_in(&s, lo, hi)))
         .collect();
     let b = s.alloc(PAGE as usize).unwrap();
@@ -351,8 +366,7 @@ fn reuse_of_released_space_reserves_the_whole_huge_page_around_it() {
 fn a_slot_in_a_committed_slab_page_reserves_the_released_space_around_it() {
     let _guard = no_spawn();
     let dir = temp_dir("release-slab");
-    let mut o = releasing_every_page();
-    o.segment_sizes(4 << 20, 4 << 20);
+    let o = releasing_in_4_mib_segments();
     let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
     let small = s.alloc(100).unwrap();
     s.write(small, 100).unwrap().fill(1);
@@ -366,13 +380,8 @@ fn a_slot_in_a_committed_slab_page_reserves_the_released_space_around_it() {
         println!("skipped: this file system cannot punch holes");
         return;
     }
-    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
-        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
-    };
     let page = small & !(PAGE - 1);
-    let (seg, off) = split(page);
-    let lo = addr(seg, off / HUGE * HUGE);
-    let hi = addr(seg, (off / HUGE * HUGE + HUGE).min(s.segs[seg].info.backed));
+    let (lo, hi) = block_around(&s, page);
     assert!((lo..hi).contains(&a), "the freed object is in the slab page's block");
     assert!(unreserved_in(&s, lo, hi) >= big as u64, "the freed object was released");
     let b = s.alloc(100).unwrap();
@@ -390,8 +399,7 @@ fn a_slot_in_a_committed_slab_page_reserves_the_released_space_around_it() {
 fn a_write_into_a_committed_tail_reserves_the_released_space_around_it() {
     let _guard = no_spawn();
     let dir = temp_dir("release-tail");
-    let mut o = releasing_every_page();
-    o.segment_sizes(4 << 20, 4 << 20);
+    let o = releasing_in_4_mib_segments();
     let mut s = Store::open(&dir, &o, Kind::Raw, 0, 0).unwrap();
     let chunk = s.alloc(4 * PAGE as usize).unwrap();
     s.write(chunk, PAGE as usize).unwrap().fill(1);
@@ -405,12 +413,7 @@ fn a_write_into_a_committed_tail_reserves_the_released_space_around_it() {
         println!("skipped: this file system cannot punch holes");
         return;
     }
-    let unreserved_in = |s: &Store, lo: u64, hi: u64| -> u64 {
-        s.unreserved.overlaps(lo, (hi - lo) / PAGE).iter().map(|&(_, n)| n * PAGE).sum()
-    };
-    let (seg, off) = split(chunk);
-    let lo = addr(seg, off / HUGE * HUGE);
-    let hi = addr(seg, (off / HUGE * HUGE + HUGE).min(s.segs[seg].info.backed));
+    let (lo, hi) = block_around(&s, chunk);
     assert!((lo..hi).contains(&a), "the freed object is in the chunk's block");
     assert!(unreserved_in(&s, lo, hi) >= big as u64, "the freed object was released");
     s.write_unreached(chunk + PAGE, PAGE as usize).unwrap().fill(2);
