@@ -405,9 +405,6 @@ fn layout_code(width: usize, cap: usize) -> u32 {
     ((cap as u32) << 16) | width as u32
 }
 
-/// The layout code of a packed page.
-pub(crate) const PACKED_LAYOUT: u32 = ((PACKED_CAP as u32) << 16) | PACKED_WIDTH as u32;
-
 /// Starts loading, at once, the cache lines a lookup of hash `h` in the
 /// hashed page `page` would read if the page has the layout `code` (from
 /// [`Bucket::layout`]): the header, the home tag window and the home slot.
@@ -459,9 +456,8 @@ impl<'a> Bucket<'a> {
     /// (the depth aside). `None` for every other page, damaged ones too:
     /// [`new`](Self::new) then reads it and reports any damage.
     #[inline]
-    pub(crate) fn lone_packed(page: &'a [u8]) -> Option<Bucket<'a>> {
+    pub(crate) fn lone_packed(page: &'a [u8; PAGE]) -> Option<Bucket<'a>> {
         const FLAGS_WANT: u64 = (FLAG_FIXED | FLAG_PACKED) as u64;
-        let page = <&[u8; PAGE]>::try_from(page).ok()?;
         let head = u64_at(page, DEPTH);
         let n = (head >> 16) & 0xffff;
         let want = (PACKED_WIDTH as u64) << 48 | (n * PACKED_WIDTH as u64) << 32 | n << 16 | FLAGS_WANT << 8;
@@ -795,14 +791,15 @@ impl<'a> Bucket<'a> {
         } else if empty != 0 {
             return None;
         }
-        self.probe_packed(h, k)
+        Bucket::probe_packed(page, cap, h, k)
     }
 
-    /// [`find_packed`](Self::find_packed) by the whole probe.
+    /// [`find_packed`](Self::find_packed) by the whole probe, in the packed
+    /// page `page` of `cap` slots (passed by value: the caller's view stays in registers).
     #[inline(never)]
-    fn probe_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
-        let page = self.page;
-        self.probe(h, |i| {
+    fn probe_packed(page: &'a [u8; PAGE], cap: usize, h: u64, k: u64) -> Option<(usize, u64)> {
+        let b = Bucket { page, n: 0, used: 0, width: PACKED_WIDTH, cap, packed: true };
+        b.probe(h, |i| {
             let at = PAGE - (i + 1) * PACKED_WIDTH;
             (u64_at(page, at) == k).then(|| (i, u64_at(page, at + 8)))
         })

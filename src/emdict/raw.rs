@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE,
-    PACKED_LAYOUT, PAGE, Stored, Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE, PAGE, Stored,
+    Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root};
 use super::hash::KeyHash;
@@ -265,7 +265,8 @@ impl RawDict {
     /// The directory index of hash `h`: its top `depth` bits.
     #[inline]
     fn index(&self, h: u64) -> usize {
-        h.checked_shr(64 - self.dir.depth).unwrap_or(0) as usize
+        // Two shifts, so that depth 0 needs no branch (the depth is at most 32).
+        ((h >> 1) >> (63 - self.dir.depth)) as usize
     }
 
     #[inline]
@@ -346,15 +347,10 @@ impl RawDict {
         let Some(&head) = self.dir.entries.get(self.index(h)) else {
             return Ok(VarintLookup::Other(None));
         };
-        let page = self.store.read(head, PAGE)?;
-        let hint = self.hint.load(Ordering::Relaxed);
-        if hint != 0 {
-            prefetch_lookup(page, h, hint);
-        }
+        let Ok(page) = <&[u8; PAGE]>::try_from(self.store.read(head, PAGE)?) else {
+            return self.lookup_varint_other(h, k);
+        };
         if let Some(b) = Bucket::lone_packed(page) {
-            if hint != PACKED_LAYOUT {
-                self.hint.store(PACKED_LAYOUT, Ordering::Relaxed);
-            }
             return Ok(VarintLookup::Packed(b.find_packed(h, k).map(|(_, value)| value)));
         }
         self.lookup_varint_other(h, k)
