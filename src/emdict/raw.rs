@@ -1275,11 +1275,13 @@ impl RawDict {
             if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
                 break;
             }
-            if self.store.is_writable(addr, PAGE) {
-                continue;
-            }
-            match self.make_writable(idx) {
-                Ok(_) => budget -= 1,
+            let moved = if self.store.is_writable(addr, PAGE) {
+                self.move_fresh(idx)
+            } else {
+                self.make_writable(idx).map(|_| true)
+            };
+            match moved.map(u64::from) {
+                Ok(n) => budget -= n,
                 // A damaged page stays where it is, for `check()` to report.
                 Err(Error::Corrupted { .. }) => {}
                 // Only saves space: a full disk stops it, the commit goes on.
@@ -1288,6 +1290,30 @@ impl RawDict {
             }
         }
         Ok(())
+    }
+
+    /// Moves the one-page bucket at directory index `idx`, allocated in this
+    /// transaction, down into the lowest free page: the pages a transaction
+    /// frees again (a merge's buddy after its copy) lie between its copies,
+    /// and only moving the copies above them into them lets the commit
+    /// release that space at the end of the store. Its own page: no checksum
+    /// to verify (it is set at the commit), and the old page is free at once
+    /// (§6.1). Returns whether it moved (a chain stays).
+    fn move_fresh(&mut self, idx: usize) -> Result<bool> {
+        let (head, _, start, count) = self.span(idx)?;
+        if self.bucket(head)?.next().is_some() {
+            return Ok(false);
+        }
+        let fresh = self.store.alloc_pages(1)?;
+        if let Err(e) = self.store.copy(head, fresh, PAGE) {
+            self.store.free_pages(fresh, 1)?;
+            return Err(e);
+        }
+        self.store.free_pages(head, 1)?;
+        self.touched.remove(&head);
+        self.touched.insert(fresh);
+        self.dir.set_range(start, count, fresh);
+        Ok(true)
     }
 
     /// Walks every bucket and object, verifying structure and checksums, then
