@@ -13,7 +13,8 @@ runs): CPU seconds per GiB of store over the cores beside the disk's seconds per
 `dict` and `list` read the `--json` outputs of benches/compare (`dict --workload u64`, `list`):
 one or more runs each, the median ratio over the runs is drawn. `dict` writes docs/img/dict-ratios.svg
 (emds over LMDB, redb and HashMap per phase); `list` writes docs/img/list-ratios.svg (EmList over
-LMDB and Vec, EmVec over Vec, per phase). `dict-table` and `list-table` print the ratios per run.
+LMDB and Vec, EmVec over Vec, per phase). `dict-table` and `list-table` print the ratios per run;
+`metrics-table` prints every metric's median per engine (the README's tables) from any benches/compare JSON runs.
 
     python3 scripts/charts.py dict docs/bench/dict-u64-*.json --out docs/img
     python3 scripts/charts.py list docs/bench/list-100m-*.json --out docs/img
@@ -520,6 +521,48 @@ def compare_table(paths, rows):
             print(f"| {label} | {eng} / {base} | {per} | {median(vals):.2f}x |")
 
 
+def fmt_metric(unit, v):
+    """A metric value as the README's tables print it."""
+    if unit == "ops_per_sec":
+        return f"{v / 1e6:.2f} M/s" if v >= 1e6 else f"{v / 1e3:.0f} k/s"
+    if unit == "mib":
+        return f"{v:.0f} MiB"
+    if unit == "times":
+        return f"{v:.2f}×"
+    if unit == "millis":
+        return f"{v:.1f} ms"
+    if unit == "bytes_per_entry":
+        return f"{v:.1f} B"
+    if unit == "percent":
+        return f"{v:.0f} %"
+    return f"{v:.4g}"
+
+
+def metrics_table(paths):
+    """Prints a Markdown table per section: every metric's median over the runs, one column per
+    engine (a dash where an engine does not report it), then the load averages of the runs."""
+    runs = compare_runs(paths)
+    for si, sec in enumerate(runs[-1]["sections"]):
+        engines = [r["engine"] for r in sec["results"]]
+        names = []
+        for r in sec["results"]:
+            for m in r["metrics"]:
+                if (m["name"], m["unit"]) not in names:
+                    names.append((m["name"], m["unit"]))
+        print(f"\n{sec['title']}: medians of {len(runs)} run(s)\n")
+        print("| metric | " + " | ".join(engines) + " |")
+        print("|---|" + "---:|" * len(engines))
+        for name, unit in names:
+            cells = []
+            for e in engines:
+                vals = [v for r in runs if si < len(r["sections"])
+                        for v in [metric(engine(r["sections"][si], e) or {"metrics": []}, name)] if v is not None]
+                cells.append(fmt_metric(unit, median(vals)) if vals else "—")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    loads = [" / ".join(f"{x:.2f}" for x in r["machine"]["load_average"]) for r in runs]
+    print("\nload average at the start of each run: " + "; ".join(loads))
+
+
 def write_svg(out, name, svg):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, name)
@@ -531,7 +574,7 @@ def write_svg(out, name, svg):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = ["graph500", "graph500-table", "graph500-build", "graph500-build-table"]
-    ap.add_argument("kind", choices=kinds + ["dict", "dict-table", "list", "list-table"])
+    ap.add_argument("kind", choices=kinds + ["dict", "dict-table", "list", "list-table", "metrics-table"])
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--out", default="docs/img")
     a = ap.parse_args(argv)
@@ -551,6 +594,8 @@ def main(argv):
         list_chart(a.inputs, a.out)
     elif a.kind == "list-table":
         compare_table(a.inputs, list_rows())
+    elif a.kind == "metrics-table":
+        metrics_table(a.inputs)
 
 
 if __name__ == "__main__":

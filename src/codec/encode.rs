@@ -138,13 +138,22 @@ fn varint<S: Sink>(out: &mut S, x: u64) -> Result<()> {
 #[inline]
 fn varint_long<S: Sink>(out: &mut S, x: u64) -> Result<()> {
     let n = (64 - x.leading_zeros()).div_ceil(7) as usize;
-    out.block(spread(x, n), n)
+    out.block(spread(x, n).to_le_bytes(), n)
 }
 
 /// The LEB128 varint of `x` (any value) as the first `n` bytes of a
 /// 16-byte block, and `n`.
 #[inline]
 pub(crate) fn varint_block(x: u64) -> ([u8; 16], usize) {
+    let (bits, n) = varint_bits(x);
+    (bits.to_le_bytes(), n)
+}
+
+/// The LEB128 varint of `x` as the low `n` bytes of a little-endian
+/// `u128` (zero above them), and `n`: for computing on the bytes without
+/// storing them.
+#[inline]
+pub(crate) fn varint_bits(x: u64) -> (u128, usize) {
     let n = (64 - (x | 1).leading_zeros()).div_ceil(7) as usize;
     (spread(x, n), n)
 }
@@ -154,13 +163,13 @@ pub(crate) fn varint_block(x: u64) -> ([u8; 16], usize) {
 /// two bytes; the top 8 bits in the two bytes after them; then the
 /// continuation bits.
 #[inline(always)]
-fn spread(x: u64, n: usize) -> [u8; 16] {
+fn spread(x: u64, n: usize) -> u128 {
     let m = 0x3fff;
     let w = (x & m) | ((x & (m << 14)) << 2) | ((x & (m << 28)) << 4) | ((x & (m << 42)) << 6);
     let lo = (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1);
     let hi = ((x >> 56) & 0x7f) | ((x >> 63) << 8);
     let groups = u128::from(lo) | (u128::from(hi) << 64);
-    (groups | MORE[n.min(10)]).to_le_bytes()
+    groups | MORE[n.min(10)]
 }
 
 /// `MORE[n]`: the high bit of each of the first `n - 1` bytes, the

@@ -51,6 +51,8 @@ pub(crate) const FLAG_FIXED: u8 = 2;
 pub(crate) const FLAG_PACKED: u8 = 4;
 /// The slot width of a packed page: key and value as `u64`.
 pub(crate) const PACKED_WIDTH: usize = 16;
+/// The slots of a packed page.
+pub(crate) const PACKED_CAP: usize = capacity(PACKED_WIDTH);
 /// The widest fixed-width slot.
 pub(crate) const MAX_WIDTH: usize = 256;
 /// The longest inline entry (its length must fit the one-byte `lens` slot).
@@ -317,7 +319,7 @@ impl Cursor {
 /// A read-only view of a bucket page whose header was validated.
 #[derive(Clone, Copy)]
 pub(crate) struct Bucket<'a> {
-    page: &'a [u8],
+    page: &'a [u8; PAGE],
     n: usize,
     used: usize,
     /// Slot width of a hashed page; 0 for a variable-width one.
@@ -403,6 +405,9 @@ fn layout_code(width: usize, cap: usize) -> u32 {
     ((cap as u32) << 16) | width as u32
 }
 
+/// The layout code of a packed page.
+pub(crate) const PACKED_LAYOUT: u32 = ((PACKED_CAP as u32) << 16) | PACKED_WIDTH as u32;
+
 /// Starts loading, at once, the cache lines a lookup of hash `h` in the
 /// hashed page `page` would read if the page has the layout `code` (from
 /// [`Bucket::layout`]): the header, the home tag window and the home slot.
@@ -420,7 +425,9 @@ impl<'a> Bucket<'a> {
     /// Validates the header of `page` (4096 bytes): the counts fit the page.
     #[inline]
     pub(crate) fn new(page: &'a [u8]) -> Result<Bucket<'a>, String> {
-        debug_assert_eq!(page.len(), PAGE);
+        let Ok(page) = <&[u8; PAGE]>::try_from(page) else {
+            return Err(format!("a page of {} bytes", page.len()));
+        };
         // Bytes 8..16 (depth, flags, n, used, width) as one word.
         let head = u64_at(page, DEPTH);
         let field = |at: usize, bytes: usize| ((head >> (8 * (at - DEPTH))) & ((1 << (8 * bytes)) - 1)) as usize;
@@ -443,6 +450,30 @@ impl<'a> Bucket<'a> {
             return Err(format!("bucket header claims {n} entries in {used} bytes"));
         }
         Ok(Bucket { page, n, used, width: 0, cap: 0, packed: false })
+    }
+
+    /// The page as a lone packed page (the usual page of a dict of
+    /// integers), if its header says it is one: flags exactly those of a
+    /// packed head page, slot width 16, `n` below the capacity, `used = 16 n`,
+    /// no next page. The header's bytes 8..16 are checked in one compare
+    /// (the depth aside). `None` for every other page, damaged ones too:
+    /// [`new`](Self::new) then reads it and reports any damage.
+    #[inline]
+    pub(crate) fn lone_packed(page: &'a [u8]) -> Option<Bucket<'a>> {
+        const FLAGS_WANT: u64 = (FLAG_FIXED | FLAG_PACKED) as u64;
+        let page = <&[u8; PAGE]>::try_from(page).ok()?;
+        let head = u64_at(page, DEPTH);
+        let n = (head >> 16) & 0xffff;
+        let want = (PACKED_WIDTH as u64) << 48 | (n * PACKED_WIDTH as u64) << 32 | n << 16 | FLAGS_WANT << 8;
+        let ok = head & !0xff == want && (n as usize) < PACKED_CAP && u64_at(page, NEXT) & 1 == 0;
+        ok.then_some(Bucket {
+            page,
+            n: n as usize,
+            used: n as usize * PACKED_WIDTH,
+            width: PACKED_WIDTH,
+            cap: PACKED_CAP,
+            packed: true,
+        })
     }
 
     /// The page's format.
@@ -732,7 +763,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// In a packed page: the slot and value of key `k` (hash `h`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
         let page = self.page;
         // Most entries sit in their home slot: try it before a probe.
@@ -1020,7 +1051,14 @@ impl<'a> BucketMut<'a> {
             if self.page[HEADER + j] == 0 {
                 break;
             }
-            let view = Bucket { page: self.page, n: 0, used: 0, width: w, cap, packed: self.packed() };
+            let view = Bucket {
+                page: (&*self.page).try_into().expect("a page"),
+                n: 0,
+                used: 0,
+                width: w,
+                cap,
+                packed: self.packed(),
+            };
             let at = home(hash(&view.slot_key(j)), cap);
             // The entry stays if its home lies cyclically in (hole, j].
             let stays = if hole <= j { hole < at && at <= j } else { hole < at || at <= j };

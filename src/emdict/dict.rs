@@ -13,10 +13,11 @@ use crate::error::Result;
 use crate::options::OpenOptions;
 
 use super::batch::Batch;
-use super::bucket::Stored;
+use super::bucket::{Stored, Varint};
 use super::encode::{Encoded, decode};
 use super::iter::{Drain, Iter, Keys, RawIter, Values, decode_key, decode_value};
-use super::raw::{Found, RawDict};
+use super::packed;
+use super::raw::{Found, RawDict, VarintLookup};
 
 /// A persistent hash map from `K` to `V`, stored in a directory on disk and
 /// reopened by later runs.
@@ -219,20 +220,41 @@ where
         decode(&bytes, self.raw.store.dir(), || format!("value of entry {} in bucket {:#x}", loc.i, loc.page))
     }
 
-    /// Decodes the value of the entry of key bytes `k` (hash `h`) found by
+    /// Decodes the value of the entry of key bytes `k` found by
     /// [`RawDict::lookup`]. Only an error looks up where the entry is, to name it.
     #[inline]
-    fn decode_stored_value(&self, stored: &Stored<'_>, h: u64, k: &[u8]) -> Result<V> {
+    fn decode_stored_value(&self, stored: &Stored<'_>, k: &[u8]) -> Result<V> {
         if let Stored::Packed { value, .. } = *stored
             && let Some(v) = super::packed::decode(value)
         {
             return Ok(v);
         }
         let bytes = self.raw.value_of(stored)?;
-        decode(&bytes, self.raw.store.dir(), || match self.raw.find(h, k) {
+        decode(&bytes, self.raw.store.dir(), || match self.raw.find(self.raw.hash(k), k) {
             Ok(Some(found)) => format!("value of entry {} in bucket {:#x}", found.loc.i, found.loc.page),
             _ => "value of the entry looked up".to_string(),
         })
+    }
+
+    /// The lookup of `get` and `contains_key` for a key whose encoding is
+    /// one varint, of number `k`: its value word in a lone packed page, or
+    /// else its entry.
+    #[inline]
+    fn get_varint(&self, k: u64) -> Result<Option<V>> {
+        match self.raw.lookup_varint(k)? {
+            VarintLookup::Packed(Some(value)) => match packed::decode(value) {
+                Some(v) => Ok(Some(v)),
+                None => self.decode_varint_entry(k, &Stored::Packed { key: k, value }).map(Some),
+            },
+            VarintLookup::Other(Some(stored)) => self.decode_varint_entry(k, &stored).map(Some),
+            VarintLookup::Packed(None) | VarintLookup::Other(None) => Ok(None),
+        }
+    }
+
+    /// The value of the entry `stored` of key number `k`, decoded the general way.
+    #[inline(never)]
+    fn decode_varint_entry(&self, k: u64, stored: &Stored<'_>) -> Result<V> {
+        self.decode_stored_value(stored, Varint::new(k).bytes())
     }
 
     fn decode_key(&self, found: &Found<'_>) -> Result<K> {
@@ -268,11 +290,13 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
+        if let Some(k) = packed::encode(key) {
+            return self.get_varint(k);
+        }
         let k = Encoded::new("key", key)?;
         let k = k.bytes();
-        let h = self.raw.hash(k);
-        match self.raw.lookup(h, k)? {
-            Some(stored) => self.decode_stored_value(&stored, h, k).map(Some),
+        match self.raw.lookup(self.raw.hash(k), k)? {
+            Some(stored) => self.decode_stored_value(&stored, k).map(Some),
             None => Ok(None),
         }
     }
@@ -335,6 +359,12 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
+        if let Some(k) = packed::encode(key) {
+            return Ok(match self.raw.lookup_varint(k)? {
+                VarintLookup::Packed(v) => v.is_some(),
+                VarintLookup::Other(s) => s.is_some(),
+            });
+        }
         let k = Encoded::new("key", key)?;
         let k = k.bytes();
         Ok(self.raw.lookup(self.raw.hash(k), k)?.is_some())

@@ -22,6 +22,7 @@ mod bucket;
 mod dict;
 mod directory;
 mod encode;
+mod hash;
 mod iter;
 mod packed;
 mod raw;

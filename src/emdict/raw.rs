@@ -11,10 +11,11 @@ use crate::error::{Error, Result};
 
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE, PAGE, Stored,
-    Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE,
+    PACKED_LAYOUT, PAGE, Stored, Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root};
+use super::hash::KeyHash;
 
 /// Where an entry is: the page (its position in its chain and address), its
 /// index in the page and its data's extent.
@@ -100,6 +101,14 @@ fn fits(format: Format, sizes: impl Iterator<Item = Size>) -> bool {
     }
 }
 
+/// What [`RawDict::lookup_varint`] found.
+pub(crate) enum VarintLookup<'a> {
+    /// The key's bucket is a lone packed page: the key's value word, if it is there.
+    Packed(Option<u64>),
+    /// Any other bucket: the entry, if the key is there.
+    Other(Option<Stored<'a>>),
+}
+
 /// An entry found by key: where it is and its stored form.
 pub(crate) struct Found<'a> {
     pub loc: Loc,
@@ -129,6 +138,8 @@ pub(crate) struct RawDict {
     bucket_pages: u64,
     objects: u64,
     seed: u64,
+    /// The hash, with its constants for short keys worked out.
+    key_hash: KeyHash,
     /// Bucket pages allocated since the last commit: their checksums are set at commit.
     touched: HashSet<u64>,
     /// Entries reserved (`reserve`) while the dict was empty, so of a size
@@ -202,6 +213,7 @@ impl RawDict {
         validate_counts(&store, &r, !dir.entries.is_empty())?;
         Ok(RawDict {
             seed: store.hash_seed(),
+            key_hash: KeyHash::new(store.hash_seed()),
             store,
             dir,
             len: r.len,
@@ -225,7 +237,16 @@ impl RawDict {
 
     #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
-        let h = xxh3_64_with_seed(key, self.seed);
+        let h = self.key_hash.of(key);
+        #[cfg(test)]
+        let h = h & self.hash_mask;
+        h
+    }
+
+    /// [`hash`](Self::hash) of the canonical varint of `k`.
+    #[inline(always)]
+    fn hash_varint(&self, k: u64) -> u64 {
+        let h = self.key_hash.of_varint(k);
         #[cfg(test)]
         let h = h & self.hash_mask;
         h
@@ -283,7 +304,7 @@ impl RawDict {
     /// page it reads are requested together, before the header is read
     /// (from the layout hint): one cache miss's wait instead of three.
     #[inline]
-    pub(crate) fn lookup<'a>(&'a self, h: u64, key: &'a [u8]) -> Result<Option<Stored<'a>>> {
+    pub(crate) fn lookup(&self, h: u64, key: &[u8]) -> Result<Option<Stored<'_>>> {
         let Some(&head) = self.dir.entries.get(self.index(h)) else {
             return Ok(None);
         };
@@ -310,6 +331,40 @@ impl RawDict {
             };
         }
         Ok(self.find(h, key)?.map(|f| f.stored))
+    }
+
+    /// The lookup of a key whose encoding is one canonical varint, of
+    /// number `k` (see [`packed::encode`](super::packed::encode)): in a lone
+    /// packed page (the usual page of a dict of integers) its value word is
+    /// found without building a [`Bucket`] and without the general
+    /// lookup's checks, which the header's one-compare test
+    /// ([`Bucket::lone_packed`]) makes needless; any other page takes
+    /// [`lookup`](Self::lookup).
+    #[inline(always)]
+    pub(crate) fn lookup_varint(&self, k: u64) -> Result<VarintLookup<'_>> {
+        let h = self.hash_varint(k);
+        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+            return Ok(VarintLookup::Other(None));
+        };
+        let page = self.store.read(head, PAGE)?;
+        let hint = self.hint.load(Ordering::Relaxed);
+        if hint != 0 {
+            prefetch_lookup(page, h, hint);
+        }
+        if let Some(b) = Bucket::lone_packed(page) {
+            if hint != PACKED_LAYOUT {
+                self.hint.store(PACKED_LAYOUT, Ordering::Relaxed);
+            }
+            return Ok(VarintLookup::Packed(b.find_packed(h, k).map(|(_, value)| value)));
+        }
+        self.lookup_varint_other(h, k)
+    }
+
+    /// The rest of [`lookup_varint`](Self::lookup_varint), out of line: the
+    /// key's bucket is not a lone packed page.
+    #[inline(never)]
+    fn lookup_varint_other(&self, h: u64, k: u64) -> Result<VarintLookup<'_>> {
+        self.lookup(h, Varint::new(k).bytes()).map(VarintLookup::Other)
     }
 
     /// Finds the entry with key bytes `key`, whose hash is `h`.
