@@ -763,15 +763,45 @@ impl<'a> Bucket<'a> {
     }
 
     /// In a packed page: the slot and value of key `k` (hash `h`).
+    ///
+    /// Three steps, each with well-predicted branches, so that lookups in a
+    /// loop overlap their cache misses: the home slot (most keys are there;
+    /// its tag and key are read at once), then the first slot whose tag
+    /// matches among the sixteen from the home slot on, before an empty one
+    /// (the key, or no match before an empty slot: the key is absent);
+    /// anything else (a false tag match, a run of full slots) takes the
+    /// whole [`probe`](Self::probe), out of line.
     #[inline(always)]
     pub(crate) fn find_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
-        let page = self.page;
-        // Most entries sit in their home slot: try it before a probe.
-        let at = home(h, self.cap);
+        let (page, cap) = (self.page, self.cap);
+        let at = home(h, cap);
         let slot = PAGE - (at + 1) * PACKED_WIDTH;
         if page[HEADER + at] == tag_of(h) && u64_at(page, slot) == k {
             return Some((at, u64_at(page, slot + 8)));
         }
+        // As in `probe`: the group lies in the page; tags past the table's end are masked off.
+        let group = page[HEADER + at..HEADER + at + 16].try_into().expect("16 bytes");
+        let live = u32::MAX >> (32 - (cap - at).min(16));
+        let (hits, empty) = match_tag_empty16(group, tag_of(h));
+        let (hits, empty) = (hits & live, empty & live);
+        // The matching tags before the first empty slot (all, if none is empty).
+        let hits = hits & (empty & empty.wrapping_neg()).wrapping_sub(1);
+        if hits != 0 {
+            let i = at + hits.trailing_zeros() as usize;
+            let slot = PAGE - (i + 1) * PACKED_WIDTH;
+            if u64_at(page, slot) == k {
+                return Some((i, u64_at(page, slot + 8)));
+            }
+        } else if empty != 0 {
+            return None;
+        }
+        self.probe_packed(h, k)
+    }
+
+    /// [`find_packed`](Self::find_packed) by the whole probe.
+    #[inline(never)]
+    fn probe_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
+        let page = self.page;
         self.probe(h, |i| {
             let at = PAGE - (i + 1) * PACKED_WIDTH;
             (u64_at(page, at) == k).then(|| (i, u64_at(page, at + 8)))
