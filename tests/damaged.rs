@@ -468,3 +468,81 @@ fn emvec_on_garbage_data_gives_values_or_errors() {
 fn read_all_chunks(v: &EmVec<u64>) -> u64 {
     v.chunks().map(|c| c.iter().fold(0u64, |a, &x| a ^ x)).fold(0, |a, x| a ^ x)
 }
+
+/// The bytes at store address `addr` (segment file `addr >> 40`), read or written.
+fn store_bytes(dir: &Path, addr: u64, len: usize, write: Option<&[u8]>) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join(format!("seg.{:06}", addr >> 40));
+    let f = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let at = addr & ((1 << 40) - 1);
+    if let Some(bytes) = write {
+        f.write_all_at(bytes, at).unwrap();
+    }
+    let mut out = vec![0; len];
+    f.read_exact_at(&mut out, at).unwrap();
+    out
+}
+
+/// Rewrites entry `i` of the dict's first directory page (a bucket address
+/// with its pages - 1 in the low bits, docs/DESIGN.md "EmDict pages") to
+/// `forge(entry)`, and every checksum over it as a forger would: the page's
+/// in the index, the index's in the root, the meta record's.
+fn forge_directory_entry(dir: &Path, i: usize, forge: impl Fn(u64) -> u64) {
+    let xxh = xxhash_rust::xxh3::xxh3_64;
+    let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let mut meta = fs::read(dir.join("meta")).unwrap();
+    let slot = current_slot(&meta);
+    let root = slot * META_SLOT + 80;
+    let (index_addr, dir_pages) = (word(&meta, root + 24), word(&meta, root + 32) as usize);
+    let mut index = store_bytes(dir, index_addr, 16 * dir_pages, None);
+    let page_addr = word(&index, 0);
+    let mut page = store_bytes(dir, page_addr, PAGE, None);
+    let entry = forge(word(&page, 8 * i));
+    page[8 * i..8 * i + 8].copy_from_slice(&entry.to_le_bytes());
+    store_bytes(dir, page_addr, PAGE, Some(&page));
+    index[8..16].copy_from_slice(&xxh(&page).to_le_bytes());
+    store_bytes(dir, index_addr, index.len(), Some(&index));
+    meta[root + 40..root + 48].copy_from_slice(&xxh(&index).to_le_bytes());
+    forge_checksum(&mut meta, slot);
+    fs::write(dir.join("meta"), &meta).unwrap();
+}
+
+/// A forged page count in a directory entry (under valid checksums): more
+/// pages than a bucket may have is `Corrupted` at open; a count that is
+/// allowed but wrong (a one-page bucket said to have four, the other three
+/// pages whatever follows it) gives values or errors on every read and
+/// write, never a panic, and `check()` reports it.
+#[test]
+fn a_forged_bucket_page_count_is_an_error_not_a_panic() {
+    let base = TempDir::new("forged-k");
+    let (healthy, dir) = (base.join("healthy"), base.join("forged"));
+    let mut d: EmDict<u64, u64> = EmDict::open(&healthy).unwrap();
+    // One bucket of one page, then more buckets beside it.
+    d.extend((0..100u64).map(|k| (k, !k))).unwrap();
+    d.close().unwrap();
+    let forged = [|e: u64| e | 7, |e: u64| e | 0xfff, |e: u64| e | 3, |e: u64| (e & !0xfff) + 0x800];
+    for (case, forge) in forged.into_iter().enumerate() {
+        let _ = fs::remove_dir_all(&dir);
+        common::copy_dir(&healthy, &dir);
+        forge_directory_entry(&dir, 0, forge);
+        let opened = EmDict::<u64, u64>::open_with(&dir, OpenOptions::new().read_only(true));
+        if case != 2 {
+            assert!(matches!(opened, Err(Error::Corrupted { .. })), "case {case}: {opened:?}");
+            continue;
+        }
+        let d = opened.unwrap();
+        for k in 0..200 {
+            let _ = d.get(&k);
+        }
+        let _ = drain(d.iter(), 1 << 20);
+        assert!(matches!(d.check(), Err(Error::Corrupted { .. })), "case {case}: check passed");
+        drop(d);
+        let mut d = EmDict::<u64, u64>::open(&dir).unwrap();
+        for k in 0..300 {
+            let _ = d.insert(k, k);
+            let _ = d.remove(&(k / 2));
+        }
+        let _ = d.flush();
+        assert!(d.check().is_err(), "case {case}: check passed after writes");
+    }
+}

@@ -52,7 +52,8 @@ fn removing_every_key_leaves_one_bucket_and_a_one_entry_directory() {
     let seed = common::seed("dict shrink all");
     let (mut d, keys) = load(&dir, seed, 200_000);
     let loaded = root(&dir);
-    assert!(loaded.0 >= 9 && loaded.2 >= 512, "{loaded:?}");
+    // Buckets of up to four pages: depth 8 or so for 200 k entries (9 with one-page buckets).
+    assert!(loaded.0 >= 7 && loaded.2 >= 512, "{loaded:?}");
     remove_all(&mut d, &keys, 10_000);
     let report = d.check().unwrap();
     assert_eq!(root(&dir), (0, 1, 1), "after load {loaded:?}, seed {seed:#x}");

@@ -213,3 +213,71 @@ fn emlist_shorter_set_at_the_end_leaves_no_shadow_past_the_data() {
     again.check().unwrap();
     drop(l);
 }
+
+/// Elastic buckets (docs/DESIGN.md "EmDict pages"): a power cut while
+/// buckets grow from one page to several, split and shrink (the work after
+/// the last flush, and a flush in flight with its meta record torn) leaves
+/// the last flushed dict, which opens, checks, reads back and takes writes.
+#[test]
+fn power_loss_while_dict_buckets_grow_and_split() {
+    use emds::EmDict;
+    use std::collections::BTreeMap;
+    let seed = common::seed("power loss growth");
+    let base = TempDir::new("power-growth");
+    let (live, flushed, image, after) =
+        (base.join("live"), base.join("flushed"), base.join("image"), base.join("after"));
+    let mut rng = Rng(seed);
+    for round in 0..12 {
+        let _ = fs::remove_dir_all(&live);
+        let mut d: EmDict<u64, u64> = EmDict::open_with(&live, &common::small_segments()).unwrap();
+        let mut model = BTreeMap::new();
+        // A few one-page buckets (fewer than a page's entries each), flushed.
+        for _ in 0..rng.range(50, 600) {
+            let k = rng.next();
+            d.insert(k, !k).unwrap();
+            model.insert(k, !k);
+        }
+        d.flush().unwrap();
+        let at_flush = model.clone();
+        common::copy_dir(&live, &flushed);
+        // Growth past one page, splits, and some removals that shrink buckets.
+        for _ in 0..rng.range(200, 3000) {
+            let k = rng.next();
+            d.insert(k, k).unwrap();
+            model.insert(k, k);
+        }
+        for k in at_flush.keys().filter(|_| rng.chance(30)) {
+            d.remove(k).unwrap();
+            model.remove(k);
+        }
+        let in_flight = rng.chance(50);
+        let before = base.join("before");
+        common::copy_dir(&live, &before);
+        if in_flight {
+            d.flush().unwrap();
+            common::copy_dir(&live, &after);
+        }
+        drop(d);
+        for _ in 0..4 {
+            mix_image(&flushed, &before, &image, &flushed, &mut rng);
+            let mut expected = &at_flush;
+            if in_flight && tear_meta(&flushed, &after, &image, &mut rng) {
+                // The whole new record landed: then the data was synced first.
+                common::copy_dir(&after, &image);
+                expected = &model;
+            }
+            let context = format!("round {round}, in flight {in_flight}, seed {seed:#x}");
+            let mut d: EmDict<u64, u64> =
+                EmDict::open_with(&image, &common::small_segments()).unwrap_or_else(|e| panic!("{context}: open: {e}"));
+            let got = common::read_dict(&d).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert!(&got == expected, "{context}: {} entries, expected {}", got.len(), expected.len());
+            d.check().unwrap_or_else(|e| panic!("{context}: check: {e}"));
+            for _ in 0..500 {
+                let k = rng.next();
+                d.insert(k, 1).unwrap_or_else(|e| panic!("{context}: insert: {e}"));
+            }
+            d.flush().unwrap();
+            d.check().unwrap_or_else(|e| panic!("{context}: check after writes: {e}"));
+        }
+    }
+}

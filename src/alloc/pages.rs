@@ -153,7 +153,7 @@ impl FreeExtents {
     /// enough, and of the sizes of `n`'s own class from `n` up. At most 64
     /// classes and `min(2^class, pages / 2^class)` sizes are looked at,
     /// however many free extents are too small.
-    fn first_fit(&self, n: u64) -> Option<u64> {
+    pub(crate) fn first_fit(&self, n: u64) -> Option<u64> {
         if n == 1 {
             return self.by_addr.keys().next().copied();
         }

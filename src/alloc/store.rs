@@ -423,6 +423,12 @@ impl Store {
         self.free.iter().next().map(|(start, _)| start)
     }
 
+    /// Where an allocation of `n` pages would go if it were made now (the
+    /// first fit, §5.1); `None` if it would grow the store.
+    pub(crate) fn first_free_run(&self, n: u64) -> Option<u64> {
+        self.free.first_fit(n)
+    }
+
     /// Free pages that still hold their disk blocks (not released, §5.4).
     pub(crate) fn held_free_pages(&self) -> u64 {
         self.free.pages() - self.unreserved.pages()

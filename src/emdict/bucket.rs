@@ -92,6 +92,21 @@ pub(crate) fn home(h: u64, cap: usize) -> usize {
     ((((h >> 8) & 0xff_ffff) * cap as u64) >> 24) as usize
 }
 
+/// The most pages of one bucket (`docs/DESIGN.md`, "EmDict pages", Elastic buckets).
+pub(crate) const K_MAX: usize = 4;
+
+/// The page of a bucket of `k` pages that hash `h` selects, and the hash as
+/// that page sees it: with `x` = bits 8..32 of `h`, the page is
+/// `(x · k) >> 24` and bits 8..32 of the page's hash are the fraction
+/// `(x · k) & 0xFF_FFFF`, from which [`home`] takes the home slot. Other
+/// bits (the tag's, the directory's) are `h`'s. For `k = 1` it is
+/// `(0, h)`: a one-page bucket is a format-2 bucket.
+#[inline]
+pub(crate) fn select(h: u64, k: usize) -> (usize, u64) {
+    let y = ((h >> 8) & 0xff_ffff) * k as u64;
+    ((y >> 24) as usize, (h & !(0xff_ffff << 8)) | ((y & 0xff_ffff) << 8))
+}
+
 /// The tag of hash `h` in a hashed page: its low byte, 0 taken as 1 (0 marks an empty slot).
 #[inline]
 pub(crate) fn tag_of(h: u64) -> u8 {
@@ -763,45 +778,15 @@ impl<'a> Bucket<'a> {
     }
 
     /// In a packed page: the slot and value of key `k` (hash `h`).
-    ///
-    /// Three steps, each with well-predicted branches, so that lookups in a
-    /// loop overlap their cache misses: the home slot (most keys are there;
-    /// its tag and key are read at once), then the first slot whose tag
-    /// matches among the sixteen from the home slot on, before an empty one
-    /// (the key, or no match before an empty slot: the key is absent);
-    /// anything else (a false tag match, a run of full slots) takes the
-    /// whole [`probe`](Self::probe), out of line.
     #[inline(always)]
     pub(crate) fn find_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
-        let (page, cap) = (self.page, self.cap);
-        let at = home(h, cap);
+        let page = self.page;
+        // Most entries sit in their home slot: try it before a probe.
+        let at = home(h, self.cap);
         let slot = PAGE - (at + 1) * PACKED_WIDTH;
         if page[HEADER + at] == tag_of(h) && u64_at(page, slot) == k {
             return Some((at, u64_at(page, slot + 8)));
         }
-        // As in `probe`: the group lies in the page; tags past the table's end are masked off.
-        let group = page[HEADER + at..HEADER + at + 16].try_into().expect("16 bytes");
-        let live = u32::MAX >> (32 - (cap - at).min(16));
-        let (hits, empty) = match_tag_empty16(group, tag_of(h));
-        let (hits, empty) = (hits & live, empty & live);
-        // The matching tags before the first empty slot (all, if none is empty).
-        let hits = hits & (empty & empty.wrapping_neg()).wrapping_sub(1);
-        if hits != 0 {
-            let i = at + hits.trailing_zeros() as usize;
-            let slot = PAGE - (i + 1) * PACKED_WIDTH;
-            if u64_at(page, slot) == k {
-                return Some((i, u64_at(page, slot + 8)));
-            }
-        } else if empty != 0 {
-            return None;
-        }
-        self.probe_packed(h, k)
-    }
-
-    /// [`find_packed`](Self::find_packed) by the whole probe.
-    #[inline(never)]
-    fn probe_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
-        let page = self.page;
         self.probe(h, |i| {
             let at = PAGE - (i + 1) * PACKED_WIDTH;
             (u64_at(page, at) == k).then(|| (i, u64_at(page, at + 8)))
@@ -951,10 +936,6 @@ impl<'a> BucketMut<'a> {
     fn set_counts(&mut self, n: usize, used: usize) {
         self.page[N..N + 2].copy_from_slice(&(n as u16).to_le_bytes());
         self.page[USED..USED + 2].copy_from_slice(&(used as u16).to_le_bytes());
-    }
-
-    pub(crate) fn set_depth(&mut self, depth: u32) {
-        self.page[DEPTH] = depth as u8;
     }
 
     pub(crate) fn set_next(&mut self, next: Option<u64>) {
@@ -1121,6 +1102,37 @@ mod tests {
 
     fn hash(k: &[u8]) -> u64 {
         xxhash_rust::xxh3::xxh3_64_with_seed(k, 7)
+    }
+
+    #[test]
+    fn one_page_selection_is_the_format_2_home() {
+        for i in 0..10_000u64 {
+            let h = hash(&i.to_le_bytes());
+            assert_eq!(select(h, 1), (0, h));
+            assert_eq!(home(select(h, 1).1, 239), home(h, 239));
+        }
+    }
+
+    #[test]
+    fn selection_spreads_hashes_over_pages_in_order_and_keeps_tag_and_top_bits() {
+        for k in 1..=K_MAX {
+            let mut counts = vec![0usize; k];
+            let mut last = (0, 0);
+            // Hashes in increasing order of bits 8..32 select pages in order,
+            // and, within a page, home slots in order.
+            for x in (0..1u64 << 24).step_by(4099) {
+                let h = 0xabcd_0000_0000_0000 | (x << 8) | 0x5a;
+                let (p, local) = select(h, k);
+                assert!(p < k);
+                assert_eq!((local as u8, local >> 32), (0x5a, h >> 32));
+                let at = (p, home(local, 239));
+                assert!(at >= last, "k {k}: {at:?} after {last:?}");
+                last = at;
+                counts[p] += 1;
+            }
+            let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+            assert!(max - min <= 1, "k {k}: pages get {counts:?}");
+        }
     }
 
     #[test]

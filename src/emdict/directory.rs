@@ -8,12 +8,16 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::alloc::{ROOT_SIZE, Store};
 use crate::error::{Error, Result};
 
-use super::bucket::PAGE;
+use super::bucket::{K_MAX, PAGE};
 
 /// Addresses per directory page.
 pub(crate) const PER_PAGE: usize = PAGE / 8;
 /// The dict format version recorded in the root.
-pub(crate) const DICT_VERSION: u32 = 2;
+pub(crate) const DICT_VERSION: u32 = 3;
+/// The oldest dict format version this build opens: a version-2 dict is a
+/// version-3 dict whose buckets are all one page; its first commit
+/// records version 3.
+pub(crate) const OLDEST_DICT_VERSION: u32 = 2;
 pub(crate) const ROOT_MAGIC: [u8; 8] = *b"EMDICT\0\0";
 
 /// The dict's part of the meta record.
@@ -51,13 +55,15 @@ impl Root {
             return Err(Error::corrupted(meta, "the dict root has a bad magic"));
         }
         let version = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
-        if version != DICT_VERSION {
-            let how = if version < DICT_VERSION {
+        if !(OLDEST_DICT_VERSION..=DICT_VERSION).contains(&version) {
+            let how = if version < OLDEST_DICT_VERSION {
                 " (an older format: copy its entries into a new dict with the emds that wrote it)"
             } else {
                 " (a newer format: open it with a newer emds)"
             };
-            let what = format!("dict format version {version}; this build reads version {DICT_VERSION}{how}");
+            let what = format!(
+                "dict format version {version}; this build reads versions {OLDEST_DICT_VERSION}..={DICT_VERSION}{how}"
+            );
             return Err(Error::incompatible(meta, what));
         }
         let word = |i: usize| u64::from_le_bytes(r[16 + 8 * i..24 + 8 * i].try_into().expect("8 bytes"));
@@ -78,6 +84,25 @@ impl Root {
         }
         Ok(Some(root))
     }
+}
+
+/// The address of the first page of the bucket a directory entry names.
+#[inline]
+pub(crate) fn base(entry: u64) -> u64 {
+    entry & !(PAGE as u64 - 1)
+}
+
+/// The pages of the bucket a directory entry names (its low bits hold pages - 1).
+#[inline]
+pub(crate) fn pages_in(entry: u64) -> usize {
+    (entry & (PAGE as u64 - 1)) as usize + 1
+}
+
+/// The directory entry of a bucket of `k` pages at `base`.
+#[inline]
+pub(crate) fn entry(base: u64, k: usize) -> u64 {
+    debug_assert!(base.is_multiple_of(PAGE as u64) && (1..=K_MAX).contains(&k));
+    base | (k as u64 - 1)
 }
 
 /// The deepest directory the format allows (2^32 addresses, 32 GiB).
@@ -157,8 +182,8 @@ impl Directory {
             let take = (size - p * PER_PAGE).min(PER_PAGE);
             for w in page.chunks_exact(8).take(take) {
                 let a = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-                if a % PAGE as u64 != 0 {
-                    let what = format!("directory page {p} names a bucket at unaligned address {a:#x}");
+                if pages_in(a) > K_MAX {
+                    let what = format!("directory page {p} names a bucket {a:#x} (not a page address | pages - 1)");
                     return Err(Error::corrupted(store.dir(), what));
                 }
                 dir.entries.push(a);
@@ -249,9 +274,9 @@ impl Directory {
         heads
     }
 
-    /// The highest head address, without sorting.
+    /// The highest bucket address, without sorting.
     pub(crate) fn highest_bucket(&self) -> Option<u64> {
-        self.entries.iter().copied().max()
+        self.entries.iter().copied().max().map(base)
     }
 
     /// Makes a directory of depth `depth` whose entry `i` is `entries[i]`

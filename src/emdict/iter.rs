@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-use super::bucket::{Bucket, Cursor, Stored};
+use super::bucket::{Bucket, Cursor, PAGE, Stored};
+use super::directory::{base, pages_in};
 use super::encode::decode;
 use super::raw::RawDict;
 use crate::codec;
@@ -19,6 +20,9 @@ pub(crate) struct RawIter<'a> {
     raw: &'a RawDict,
     next_idx: usize,
     page: Option<(Bucket<'a>, u64)>,
+    /// The current bucket: its first page, its pages, and which of them
+    /// holds the current chain.
+    bucket: (u64, usize, usize),
     cursor: Cursor,
     hops: u64,
     remaining: u64,
@@ -33,7 +37,15 @@ pub(crate) struct RawEntry<'a> {
 
 impl<'a> RawIter<'a> {
     pub(crate) fn new(raw: &'a RawDict) -> Self {
-        RawIter { raw, next_idx: 0, page: None, cursor: Cursor::START, hops: 0, remaining: raw.len() }
+        RawIter {
+            raw,
+            next_idx: 0,
+            page: None,
+            bucket: (0, 0, 0),
+            cursor: Cursor::START,
+            hops: 0,
+            remaining: raw.len(),
+        }
     }
 
     fn fail(&mut self, e: Error) -> Option<Result<RawEntry<'a>>> {
@@ -113,17 +125,28 @@ impl<'a> RawIter<'a> {
     }
 
     /// Moves to the next page with an entry (the next of the chain, else the
-    /// next bucket of the directory) and returns that entry.
+    /// next page of the bucket, else the next bucket of the directory) and
+    /// returns that entry.
     #[inline(never)]
     fn next_page(&mut self) -> Option<Result<RawEntry<'a>>> {
         loop {
             if let Some((b, addr)) = self.page {
-                match b.next() {
+                let next = match b.next() {
                     Some(next) => {
                         self.hops += 1;
                         if self.hops > self.raw.bucket_pages() {
                             return self.corrupt(addr, "its chain loops".into());
                         }
+                        Some(next)
+                    }
+                    None => {
+                        let (first, k, j) = self.bucket;
+                        self.bucket.2 += 1;
+                        (j + 1 < k).then(|| first + ((j + 1) * PAGE) as u64)
+                    }
+                };
+                match next {
+                    Some(next) => {
                         if let Err(e) = self.load(next) {
                             return self.fail(e);
                         }
@@ -136,10 +159,12 @@ impl<'a> RawIter<'a> {
                 continue;
             }
             let dir = &self.raw.dir;
-            let Some(&addr) = dir.entries.get(self.next_idx) else {
+            let Some(&e) = dir.entries.get(self.next_idx) else {
                 self.next_idx = usize::MAX;
                 return None;
             };
+            let addr = base(e);
+            self.bucket = (addr, pages_in(e), 0);
             let b = match self.raw.bucket(addr) {
                 Ok(b) => b,
                 Err(e) => return self.fail(e),

@@ -11,10 +11,11 @@ use crate::error::{Error, Result};
 
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, MAX_INLINE,
-    PACKED_LAYOUT, PAGE, Stored, Varint, as_packed, footprint, home, prefetch_lookup, slot_width, tag_of, varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, K_MAX, MAX_INLINE,
+    PACKED_LAYOUT, PAGE, Stored, Varint, as_packed, footprint, home, prefetch_lookup, select, slot_width, tag_of,
+    varint_len,
 };
-use super::directory::{Directory, MAX_DEPTH, Root};
+use super::directory::{Directory, MAX_DEPTH, Root, base, entry, pages_in};
 use super::hash::KeyHash;
 
 /// Where an entry is: the page (its position in its chain and address), its
@@ -95,10 +96,61 @@ fn choose_format(sizes: impl Iterator<Item = Size>) -> Format {
 
 /// Whether entries of `sizes` fit one page in `format`.
 fn fits(format: Format, sizes: impl Iterator<Item = Size>) -> bool {
+    fits_at(format, sizes, FULL)
+}
+
+/// A fill of pages, as a fraction (numerator, denominator) of what a page holds.
+type Fill = (usize, usize);
+/// A page filled to its maximum (a hashed page: to its maximum load).
+const FULL: Fill = (1, 1);
+/// The fill a bucket made by a split is given pages for (at most; fewer
+/// entries than this leave room): enough room that it does not grow again
+/// at once, not so much that space is wasted (`docs/DESIGN.md`, "EmDict
+/// pages", Elastic buckets).
+const SPLIT_FILL: Fill = (17, 20);
+
+/// Whether entries of `sizes` fit one page in `format` filled to at most `fill`.
+fn fits_at(format: Format, sizes: impl Iterator<Item = Size>, (num, den): Fill) -> bool {
     match format {
-        Format::Variable => HEADER + sizes.map(|s| footprint(s.len())).sum::<usize>() <= PAGE,
-        hashed => sizes.count() <= hashed.per_page(0),
+        Format::Variable => sizes.map(|s| footprint(s.len())).sum::<usize>() * den <= (PAGE - HEADER) * num,
+        hashed => sizes.count() * den <= hashed.per_page(0) * num,
     }
+}
+
+/// The entries `ents` grouped by the page of a `k`-page bucket their hashes select.
+fn by_page<'e, 'c>(ents: &[&'e Ent<'c>], k: usize) -> Vec<Vec<&'e Ent<'c>>> {
+    let mut groups: Vec<Vec<&Ent<'_>>> = (0..k).map(|_| Vec::new()).collect();
+    for &e in ents {
+        groups[select(e.hash, k).0].push(e);
+    }
+    groups
+}
+
+/// Whether `ents` and `extra` (the hash and size of an entry about to be
+/// inserted) fit a bucket of `k` pages with no page filled past `fill`,
+/// each page in the format its entries would get.
+fn layout_fits(ents: &[&Ent<'_>], k: usize, extra: Option<(u64, Size)>, fill: Fill) -> bool {
+    let mut sizes: Vec<Vec<Size>> = vec![Vec::new(); k];
+    for e in ents {
+        sizes[select(e.hash, k).0].push(e.size);
+    }
+    if let Some((h, size)) = extra {
+        sizes[select(h, k).0].push(size);
+    }
+    sizes.iter().all(|s| s.is_empty() || fits_at(choose_format(s.iter().copied()), s.iter().copied(), fill))
+}
+
+/// The fewest pages (at most [`K_MAX`]) that hold `ents` and `extra` with
+/// no page filled past `fill`.
+fn pages_needed(ents: &[&Ent<'_>], extra: Option<(u64, Size)>, fill: Fill, most: usize) -> Option<usize> {
+    (1..=most).find(|&k| layout_fits(ents, k, extra, fill))
+}
+
+/// The pages of a bucket made by a split or a reservation for `ents` (and
+/// `extra`), at most `most`: enough for [`SPLIT_FILL`], else for full
+/// pages, else `most` (some page then gets an overflow chain).
+fn pages_for_split(ents: &[&Ent<'_>], extra: Option<(u64, Size)>, most: usize) -> usize {
+    pages_needed(ents, extra, SPLIT_FILL, most).or_else(|| pages_needed(ents, extra, FULL, most)).unwrap_or(most)
 }
 
 /// What [`RawDict::lookup_varint`] found.
@@ -153,6 +205,18 @@ pub(crate) struct RawDict {
     /// Test hook: the hash is ANDed with this, to force collisions.
     #[cfg(test)]
     pub hash_mask: u64,
+    /// Test hook: the most pages a bucket grows to (1: the buckets of dict
+    /// format 2), at most [`K_MAX`].
+    #[cfg(test)]
+    pub max_pages: usize,
+}
+
+/// The head of the page that hash `h` selects in the bucket whose
+/// directory entry is `e`, and `h` as that page sees it (see [`select`]).
+#[inline]
+fn page_of(e: u64, h: u64) -> (u64, u64) {
+    let (p, local) = select(h, pages_in(e));
+    (base(e) + (p * PAGE) as u64, local)
 }
 
 /// Slice equality, without a `memcmp` call for short keys.
@@ -224,6 +288,8 @@ impl RawDict {
             hint: AtomicU32::new(0),
             #[cfg(test)]
             hash_mask: u64::MAX,
+            #[cfg(test)]
+            max_pages: K_MAX,
         })
     }
 
@@ -252,6 +318,13 @@ impl RawDict {
         h
     }
 
+    /// The hash function as the pages of a bucket of `k` pages see it (see
+    /// [`select`]), as a value that borrows nothing (for page writers).
+    fn page_hasher(&self, k: usize) -> impl Fn(&[u8]) -> u64 + Copy + 'static {
+        let hash = self.hasher();
+        move |key| select(hash(key), k).1
+    }
+
     /// The hash function, as a value that borrows nothing (for page writers).
     fn hasher(&self) -> impl Fn(&[u8]) -> u64 + Copy + 'static {
         let seed = self.seed;
@@ -260,6 +333,15 @@ impl RawDict {
         #[cfg(not(test))]
         let mask = u64::MAX;
         move |k| xxh3_64_with_seed(k, seed) & mask
+    }
+
+    /// The most pages a bucket grows to: [`K_MAX`] (a test may set less).
+    #[inline]
+    fn k_max(&self) -> usize {
+        #[cfg(test)]
+        return self.max_pages;
+        #[cfg(not(test))]
+        K_MAX
     }
 
     /// The directory index of hash `h`: its top `depth` bits.
@@ -305,9 +387,10 @@ impl RawDict {
     /// (from the layout hint): one cache miss's wait instead of three.
     #[inline]
     pub(crate) fn lookup(&self, h: u64, key: &[u8]) -> Result<Option<Stored<'_>>> {
-        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
             return Ok(None);
         };
+        let (head, h) = page_of(e, h);
         let page = self.store.read(head, PAGE)?;
         let hint = self.hint.load(Ordering::Relaxed);
         if hint != 0 {
@@ -330,7 +413,7 @@ impl RawDict {
                 Err(w) => Err(corrupt_bucket(&self.store, head, w)),
             };
         }
-        Ok(self.find(h, key)?.map(|f| f.stored))
+        Ok(self.find_in(head, h, key)?.map(|f| f.stored))
     }
 
     /// The lookup of a key whose encoding is one canonical varint, of
@@ -343,19 +426,20 @@ impl RawDict {
     #[inline(always)]
     pub(crate) fn lookup_varint(&self, k: u64) -> Result<VarintLookup<'_>> {
         let h = self.hash_varint(k);
-        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
             return Ok(VarintLookup::Other(None));
         };
+        let (head, local) = page_of(e, h);
         let page = self.store.read(head, PAGE)?;
         let hint = self.hint.load(Ordering::Relaxed);
         if hint != 0 {
-            prefetch_lookup(page, h, hint);
+            prefetch_lookup(page, local, hint);
         }
         if let Some(b) = Bucket::lone_packed(page) {
             if hint != PACKED_LAYOUT {
                 self.hint.store(PACKED_LAYOUT, Ordering::Relaxed);
             }
-            return Ok(VarintLookup::Packed(b.find_packed(h, k).map(|(_, value)| value)));
+            return Ok(VarintLookup::Packed(b.find_packed(local, k).map(|(_, value)| value)));
         }
         self.lookup_varint_other(h, k)
     }
@@ -370,9 +454,18 @@ impl RawDict {
     /// Finds the entry with key bytes `key`, whose hash is `h`.
     #[inline]
     pub(crate) fn find(&self, h: u64, key: &[u8]) -> Result<Option<Found<'_>>> {
-        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
             return Ok(None);
         };
+        let (head, h) = page_of(e, h);
+        self.find_in(head, h, key)
+    }
+
+    /// Finds the entry with key bytes `key` in the chain of pages from
+    /// `head`, the page its hash selects; `h` is the hash as that page sees
+    /// it (see [`select`]).
+    #[inline]
+    fn find_in(&self, head: u64, h: u64, key: &[u8]) -> Result<Option<Found<'_>>> {
         let tag = h as u8;
         let mut addr = head;
         let mut pos = 0;
@@ -441,69 +534,134 @@ impl RawDict {
         Ok(pages)
     }
 
-    /// The head of the bucket at directory index `idx`, its local depth, and
-    /// the first index and count of the directory entries that point to it.
+    /// The chains of the pages of the bucket whose directory entry is `e`, page by page.
+    fn chains(&self, e: u64) -> Result<Vec<Vec<u64>>> {
+        (0..pages_in(e)).map(|j| self.chain(base(e) + (j * PAGE) as u64)).collect()
+    }
+
+    /// The directory entry of the bucket at directory index `idx` (its
+    /// address and pages, see [`entry`]), its local depth, and the first
+    /// index and count of the directory entries that name it.
     fn span(&self, idx: usize) -> Result<(u64, u32, usize, usize)> {
-        let head = self.dir.entries[idx];
-        let depth = self.bucket(head)?.depth();
+        let e = self.dir.entries[idx];
+        let depth = self.bucket(base(e))?.depth();
         if depth > self.dir.depth {
             let what = format!("local depth {depth} exceeds the directory's {}", self.dir.depth);
-            return Err(corrupt_bucket(&self.store, head, what));
+            return Err(corrupt_bucket(&self.store, base(e), what));
         }
         let count = 1usize << (self.dir.depth - depth);
-        Ok((head, depth, idx & !(count - 1), count))
+        Ok((e, depth, idx & !(count - 1), count))
     }
 
     /// Makes every page of the bucket at directory index `idx` writable,
-    /// copying committed pages; returns its head.
+    /// copying committed pages; returns its directory entry.
     #[inline]
     fn make_writable(&mut self, idx: usize) -> Result<u64> {
-        let head = self.dir.entries[idx];
-        if self.store.is_writable(head, PAGE) && self.bucket(head)?.next().is_none() {
-            return Ok(head);
+        let e = self.dir.entries[idx];
+        let (first, k) = (base(e), pages_in(e));
+        if self.store.is_writable(first, k * PAGE) {
+            let mut lone = true;
+            for j in 0..k {
+                lone &= self.bucket(first + (j * PAGE) as u64)?.next().is_none();
+            }
+            if lone {
+                return Ok(e);
+            }
         }
-        self.copy_chain(idx)
+        self.copy_bucket(idx)
     }
 
+    /// Copies the committed pages of the bucket at `idx`: its `k` pages to
+    /// `k` fresh contiguous ones, and every committed overflow page. A
+    /// failure (a full disk) frees the copies made and changes nothing.
     #[cold]
     #[inline(never)]
-    fn copy_chain(&mut self, idx: usize) -> Result<u64> {
-        let (head, _, start, count) = self.span(idx)?;
-        let old = self.chain(head)?;
-        if old.iter().all(|&a| self.store.is_writable(a, PAGE)) {
-            return Ok(head);
+    fn copy_bucket(&mut self, idx: usize) -> Result<u64> {
+        let (e, _, start, count) = self.span(idx)?;
+        let (old_base, k) = (base(e), pages_in(e));
+        let old = self.chains(e)?;
+        if old.iter().flatten().all(|&a| self.store.is_writable(a, PAGE)) {
+            return Ok(e);
         }
-        let mut new = Vec::with_capacity(old.len());
-        for &a in &old {
-            if self.store.is_writable(a, PAGE) {
-                new.push(a);
-                continue;
-            }
-            match self.copy_page(a) {
-                Ok(fresh) => new.push(fresh),
-                Err(e) => {
-                    // Nothing links the copies made so far: free them, so that
-                    // a failed copy (a full disk) leaks nothing.
-                    for (&a, &b) in old.iter().zip(&new) {
-                        if a != b {
-                            self.store.free_pages(b, 1)?;
-                            self.touched.remove(&b);
-                        }
+        let moved = !self.store.is_writable(old_base, k * PAGE);
+        let new_base = if moved { self.copy_extent(old_base, k)? } else { old_base };
+        let mut new: Vec<Vec<u64>> = Vec::with_capacity(k);
+        let mut failed = None;
+        'copy: for (j, chain) in old.iter().enumerate() {
+            new.push(vec![new_base + (j * PAGE) as u64]);
+            for &a in &chain[1..] {
+                if self.store.is_writable(a, PAGE) {
+                    new[j].push(a);
+                    continue;
+                }
+                match self.copy_page(a) {
+                    Ok(fresh) => new[j].push(fresh),
+                    Err(err) => {
+                        failed = Some(err);
+                        break 'copy;
                     }
-                    return Err(e);
                 }
             }
         }
-        for w in new.windows(2) {
-            BucketMut::new(self.store.write(w[0], PAGE)?).set_next(Some(w[1]));
+        if let Some(err) = failed {
+            // Nothing links the copies made so far: free them, so that a
+            // failed copy (a full disk) leaks nothing.
+            for (o, n) in old.iter().zip(&new) {
+                for (&a, &b) in o.iter().zip(n).skip(1) {
+                    if a != b {
+                        self.store.free_pages(b, 1)?;
+                        self.touched.remove(&b);
+                    }
+                }
+            }
+            if moved {
+                self.forget_extent(new_base, k)?;
+            }
+            return Err(err);
         }
-        for (&a, &b) in old.iter().zip(&new) {
-            if a != b {
-                self.store.free_pages(a, 1)?;
+        for chain in &new {
+            for w in chain.windows(2) {
+                BucketMut::new(self.store.write(w[0], PAGE)?).set_next(Some(w[1]));
             }
         }
-        self.dir.set_range(start, count, new[0]);
-        Ok(new[0])
+        for (o, n) in old.iter().zip(&new) {
+            for (&a, &b) in o.iter().zip(n).skip(1) {
+                if a != b {
+                    self.store.free_pages(a, 1)?;
+                }
+            }
+        }
+        if moved {
+            self.store.free_pages(old_base, k as u64)?;
+        }
+        let new_e = entry(new_base, k);
+        self.dir.set_range(start, count, new_e);
+        Ok(new_e)
+    }
+
+    /// A fresh copy of the `k` committed pages at `from` (one bucket's
+    /// pages), each verified first as in [`copy_page`](Self::copy_page).
+    fn copy_extent(&mut self, from: u64, k: usize) -> Result<u64> {
+        for j in 0..k {
+            self.verify_committed(from + (j * PAGE) as u64)?;
+        }
+        let fresh = self.store.alloc_pages(k as u64)?;
+        let bytes = self.store.read(from, k * PAGE)?.to_vec();
+        self.store.write(fresh, k * PAGE)?.copy_from_slice(&bytes);
+        for j in 0..k {
+            self.touched.insert(fresh + (j * PAGE) as u64);
+        }
+        Ok(fresh)
+    }
+
+    /// Frees the `k` pages at `at` made by [`copy_extent`](Self::copy_extent)
+    /// for a copy that did not finish.
+    fn forget_extent(&mut self, at: u64, k: usize) -> Result<()> {
+        self.store.free_pages(at, k as u64)?;
+        for j in 0..k {
+            self.touched.remove(&(at + (j * PAGE) as u64));
+        }
+        Ok(())
     }
 
     /// A fresh copy of the committed bucket page at `a`, whose checksum is
@@ -526,9 +684,10 @@ impl RawDict {
     /// slots written) then arrive in one burst instead of a miss at a time.
     #[inline]
     pub(crate) fn warm_bucket(&self, h: u64, last: Option<u64>) -> u64 {
-        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
             return 0;
         };
+        let (head, _) = page_of(e, h);
         if last != Some(head)
             && let Ok(page) = self.store.read(head, PAGE)
         {
@@ -547,9 +706,10 @@ impl RawDict {
         if self.pending_reserve != 0 {
             return Ok(false);
         }
-        let Some(&head) = self.dir.entries.get(self.index(h)) else {
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
             return Ok(false);
         };
+        let (head, h) = page_of(e, h);
         let b = self.bucket(head)?;
         let size = Size::of_pair(key, value);
         if !b.is_lone_hashed() || !b.has_room(&size) {
@@ -578,12 +738,12 @@ impl RawDict {
         }
         loop {
             let idx = self.index(h);
-            let head = self.make_writable(idx)?;
-            let mut addr = head;
+            let e = self.make_writable(idx)?;
+            let (mut addr, local) = page_of(e, h);
             loop {
                 let b = self.bucket(addr)?;
                 if b.has_room(&size) {
-                    return self.write_entry(addr, h, key, value, size.inline);
+                    return self.write_entry(addr, local, key, value, size.inline);
                 }
                 match b.next() {
                     Some(next) => addr = next,
@@ -652,29 +812,45 @@ impl RawDict {
     }
 
     /// Makes room for a new entry (hash `h`, its key, and `size`) whose
-    /// bucket has none: rewrites a one-page bucket in another format if that
-    /// makes it fit; else splits the bucket, doubling the directory if needed;
-    /// else, when splitting cannot separate the keys or the directory may not
-    /// grow, chains an overflow page.
+    /// page (the one its hash selects in its bucket) has none: rewrites that
+    /// page in another format if that makes it fit; else rebuilds the bucket
+    /// with more pages (up to [`K_MAX`]) if its entries and the new one then
+    /// fit; else splits the bucket, doubling the directory if needed; else,
+    /// when splitting cannot separate the keys or the directory may not
+    /// grow, chains an overflow page to the page.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, h: u64, key: &[u8], size: Size) -> Result<()> {
         let idx = self.index(h);
-        let (head, depth, _, _) = self.span(idx)?;
-        let pages = self.chain(head)?;
-        let copies = self.copy_pages(&pages)?;
-        let ents = self.entries_of(&copies, &pages)?;
-        if pages.len() == 1 {
+        let (e, depth, _, _) = self.span(idx)?;
+        let k = pages_in(e);
+        let p = select(h, k).0;
+        let chains = self.chains(e)?;
+        if chains[p].len() == 1 {
+            let copies = self.copy_pages(&chains[p])?;
+            let ents = self.entries_of(&copies, &chains[p])?;
             let sizes = ents.iter().map(|e| e.size).chain([size]);
             let format = choose_format(sizes.clone());
             if fits(format, sizes) {
-                let mut chain = vec![head];
-                if let Err(e) = self.write_page(&mut chain, depth, format, &ents) {
+                let mut chain = vec![chains[p][0]];
+                if let Err(err) = self.write_page(&mut chain, depth, k, format, &ents) {
                     self.undo_rewrite(&copies[0], &chain, &[])?;
-                    return Err(e);
+                    return Err(err);
                 }
                 return Ok(());
             }
+        }
+        let pages = chains.concat();
+        let copies = self.copy_pages(&pages)?;
+        let ents = self.entries_of(&copies, &pages)?;
+        let refs: Vec<&Ent<'_>> = ents.iter().collect();
+        let extra = Some((h, size));
+        if let Some(more) = (k + 1..=self.k_max()).find(|&m| layout_fits(&refs, m, extra, FULL)) {
+            let new = self.build(depth, more, &refs, extra)?;
+            let (_, _, start, count) = self.span(idx)?;
+            self.free_chains(&chains)?;
+            self.dir.set_range(start, count, new);
+            return Ok(());
         }
         // Splitting helps only if some entry's hash differs from h.
         let differs = ents.iter().any(|e| e.hash != h && e.key != Some(key));
@@ -684,13 +860,46 @@ impl RawDict {
             if depth == self.dir.depth {
                 self.dir.double();
             }
-            self.split(self.index(h), h, size, &pages, &copies[0], &ents)
+            self.split(h, size, depth, &chains, &refs)
         } else {
-            let last = *pages.last().expect("a chain has a head");
+            let last = *chains[p].last().expect("a chain has a head");
             let page = self.new_page(depth, FLAG_OVERFLOW, Format::Variable)?;
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
+    }
+
+    /// A new bucket of local depth `depth` and `k` contiguous fresh pages
+    /// holding `ents`, each page in the format that suits its entries and
+    /// `extra` (the hash and size of an entry about to be inserted, if it
+    /// goes there); a page whose entries do not fit gets an overflow chain.
+    /// Returns its directory entry. On a failure (a full disk) the pages it
+    /// made are freed and nothing else has changed.
+    fn build(&mut self, depth: u32, k: usize, ents: &[&Ent<'_>], extra: Option<(u64, Size)>) -> Result<u64> {
+        let first = self.store.alloc_pages(k as u64)?;
+        self.bucket_pages += k as u64;
+        let mut chains: Vec<Vec<u64>> = (0..k).map(|j| vec![first + (j * PAGE) as u64]).collect();
+        let groups = by_page(ents, k);
+        let mut filled = Ok(());
+        for (j, (chain, group)) in chains.iter_mut().zip(&groups).enumerate() {
+            self.touched.insert(chain[0]);
+            let extra = extra.filter(|&(h, _)| select(h, k).0 == j).map(|(_, s)| s);
+            let format = choose_format(group.iter().map(|e| e.size).chain(extra));
+            filled = filled.and_then(|()| self.write_page(chain, depth, k, format, group.iter().copied()));
+        }
+        if let Err(err) = filled {
+            self.free_chains(&chains)?;
+            return Err(err);
+        }
+        Ok(entry(first, k))
+    }
+
+    /// Frees every page of `chains` (the pages of a bucket that is no more).
+    fn free_chains(&mut self, chains: &[Vec<u64>]) -> Result<()> {
+        for &p in chains.iter().flatten() {
+            self.free_page(p)?;
+        }
+        Ok(())
     }
 
     /// Prepares for `additional` more entries: makes enough buckets at once
@@ -723,7 +932,7 @@ impl RawDict {
         let n = self.dir.entries.len();
         let (mut entries, mut bytes) = (0, 0);
         for i in 0..8 {
-            let b = self.bucket(self.dir.entries[i * n / 8])?;
+            let b = self.bucket(base(self.dir.entries[i * n / 8]))?;
             entries += b.len();
             bytes += b.footprint();
         }
@@ -821,12 +1030,14 @@ impl RawDict {
 
     /// Splits the bucket at directory index `idx` into `2^(depth - d)`
     /// buckets of depth `depth` (its own depth `d` is less, and `depth` at
-    /// most the directory's), in one pass over its entries: new pages are
-    /// filled, then the old ones freed.
+    /// most the directory's), in one pass over its entries: new buckets are
+    /// built (each with the pages [`pages_for_split`] gives it), then the old
+    /// pages freed.
     #[cold]
     fn split_to(&mut self, idx: usize, depth: u32) -> Result<()> {
-        let (head, d, start, count) = self.span(idx)?;
-        let pages = self.chain(head)?;
+        let (e, d, start, count) = self.span(idx)?;
+        let chains = self.chains(e)?;
+        let pages = chains.concat();
         let copies = self.copy_pages(&pages)?;
         let ents = self.entries_of(&copies, &pages)?;
         let parts = 1usize << (depth - d);
@@ -835,37 +1046,23 @@ impl RawDict {
         for e in &ents {
             groups[part_of(e.hash)].push(e);
         }
-        let mut made: Vec<Vec<u64>> = Vec::with_capacity(parts);
-        let mut filled = Ok(());
+        let mut made: Vec<u64> = Vec::with_capacity(parts);
         for group in &groups {
-            let format = choose_format(group.iter().map(|e| e.size));
-            match self.new_page(depth, 0, format) {
-                Ok(p) => made.push(vec![p]),
-                Err(e) => {
-                    filled = Err(e);
-                    break;
+            match self.build(depth, pages_for_split(group, None, self.k_max()), group, None) {
+                Ok(b) => made.push(b),
+                Err(err) => {
+                    for b in made {
+                        let chains = self.chains(b)?;
+                        self.free_chains(&chains)?;
+                    }
+                    return Err(err);
                 }
             }
-            let chain = made.last_mut().expect("just pushed");
-            for e in group {
-                filled = filled.and_then(|()| self.push(chain, depth, e));
-            }
-            if filled.is_err() {
-                break;
-            }
         }
-        if let Err(e) = filled {
-            for p in made.into_iter().flatten() {
-                self.free_page(p)?;
-            }
-            return Err(e);
-        }
-        for &p in &pages {
-            self.free_page(p)?;
-        }
+        self.free_chains(&chains)?;
         let per = count / parts;
-        for (i, chain) in made.iter().enumerate() {
-            self.dir.set_range(start + i * per, per, chain[0]);
+        for (i, &b) in made.iter().enumerate() {
+            self.dir.set_range(start + i * per, per, b);
         }
         Ok(())
     }
@@ -912,12 +1109,20 @@ impl RawDict {
         Ok(ents)
     }
 
-    /// Rewrites page `page` (writable, the only page of its bucket) to hold
-    /// `ents` in `format`.
-    fn write_page(&mut self, chain: &mut Vec<u64>, depth: u32, format: Format, ents: &[Ent<'_>]) -> Result<()> {
+    /// Rewrites the page `chain[0]` (writable, without a chain), a page of a
+    /// bucket of `k` pages and local depth `depth`, to hold `ents` in
+    /// `format`, chaining overflow pages (pushed to `chain`) if they do not fit.
+    fn write_page<'e, 'c: 'e>(
+        &mut self,
+        chain: &mut Vec<u64>,
+        depth: u32,
+        k: usize,
+        format: Format,
+        ents: impl IntoIterator<Item = &'e Ent<'c>>,
+    ) -> Result<()> {
         BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, format);
         for e in ents {
-            self.push(chain, depth, e)?;
+            self.push(chain, depth, k, e)?;
         }
         Ok(())
     }
@@ -935,54 +1140,39 @@ impl RawDict {
         Ok(())
     }
 
-    /// Splits the (writable) bucket at directory index `idx`, whose local
-    /// depth is below the global depth, into two of depth + 1, each in the
-    /// format that suits its entries (and the new entry of hash `h`, if it
-    /// goes there).
-    fn split(
-        &mut self,
-        idx: usize,
-        h: u64,
-        size: Size,
-        pages: &[u64],
-        head_copy: &[u8],
-        ents: &[Ent<'_>],
-    ) -> Result<()> {
-        let (head, depth, start, count) = self.span(idx)?;
+    /// Splits the bucket of hash `h` (local depth `depth`, below the global
+    /// depth; its pages `chains` and entries `ents`) into two buckets of
+    /// depth + 1, each built with the pages [`pages_for_split`] gives its
+    /// entries (and the new entry of hash `h` and `size`, if it goes
+    /// there). The old pages are freed once both are built; a failure (a
+    /// full disk) frees what was built and changes nothing.
+    fn split(&mut self, h: u64, size: Size, depth: u32, chains: &[Vec<u64>], ents: &[&Ent<'_>]) -> Result<()> {
+        let (_, _, start, count) = self.span(self.index(h))?;
         let bit = 63 - depth;
         let high = |hash: u64| (hash >> bit) & 1 == 1;
         let (hi_ents, lo_ents): (Vec<&Ent<'_>>, Vec<&Ent<'_>>) = ents.iter().partition(|e| high(e.hash));
-        let format_for = |side: &[&Ent<'_>], new_here: bool| {
-            let extra = new_here.then_some(size);
-            choose_format(side.iter().map(|e| e.size).chain(extra))
-        };
-        let lo_format = format_for(&lo_ents, !high(h));
-        let hi_format = format_for(&hi_ents, high(h));
-        let hi_head = self.new_page(depth + 1, 0, hi_format)?;
-        BucketMut::new(self.store.write(head, PAGE)?).init(depth + 1, 0, lo_format);
-        let (mut lo, mut hi) = (vec![head], vec![hi_head]);
-        let mut pushed = Ok(());
-        for (chain, side) in [(&mut lo, lo_ents), (&mut hi, hi_ents)] {
-            for e in side {
-                pushed = pushed.and_then(|()| self.push(chain, depth + 1, e));
+        let extra = |side_high: bool| (high(h) == side_high).then_some((h, size));
+        let most = self.k_max();
+        let lo = self.build(depth + 1, pages_for_split(&lo_ents, extra(false), most), &lo_ents, extra(false))?;
+        let hi = match self.build(depth + 1, pages_for_split(&hi_ents, extra(true), most), &hi_ents, extra(true)) {
+            Ok(hi) => hi,
+            Err(err) => {
+                let made = self.chains(lo)?;
+                self.free_chains(&made)?;
+                return Err(err);
             }
-        }
-        if let Err(e) = pushed {
-            self.undo_rewrite(head_copy, &lo, &hi)?;
-            return Err(e);
-        }
-        for &p in &pages[1..] {
-            self.free_page(p)?;
-        }
+        };
+        self.free_chains(chains)?;
         let half = count / 2;
-        self.dir.set_range(start, half, head);
-        self.dir.set_range(start + half, half, hi_head);
+        self.dir.set_range(start, half, lo);
+        self.dir.set_range(start + half, half, hi);
         Ok(())
     }
 
-    /// Appends an entry to the last page of `chain`, chaining a new
-    /// (variable-width) page when it has no room.
-    fn push(&mut self, chain: &mut Vec<u64>, depth: u32, e: &Ent<'_>) -> Result<()> {
+    /// Appends an entry to the last page of `chain` (a page of a bucket of
+    /// `k` pages), chaining a new (variable-width) page when it has no room.
+    fn push(&mut self, chain: &mut Vec<u64>, depth: u32, k: usize, e: &Ent<'_>) -> Result<()> {
+        let h = select(e.hash, k).1;
         let last = *chain.last().expect("a chain has a head");
         let b = self.bucket(last)?;
         let page = if b.has_room(&e.size) {
@@ -995,12 +1185,10 @@ impl RawDict {
         };
         let mut out = BucketMut::new(self.store.write(page, PAGE)?);
         let appended = match e.stored {
-            Stored::Inline { key, value } => out.append_inline(e.hash, key, value),
-            Stored::Packed { key, value } => {
-                out.append_inline(e.hash, Varint::new(key).bytes(), Varint::new(value).bytes())
-            }
+            Stored::Inline { key, value } => out.append_inline(h, key, value),
+            Stored::Packed { key, value } => out.append_inline(h, Varint::new(key).bytes(), Varint::new(value).bytes()),
             Stored::OutOfLine { addr, klen, vlen } => {
-                out.append_ref(e.hash, addr, klen, vlen);
+                out.append_ref(h, addr, klen, vlen);
                 Ok(())
             }
         };
@@ -1017,7 +1205,7 @@ impl RawDict {
             None => false,
         };
         if let Some((vstart, _)) = loc.value.filter(|_| same_size) {
-            let head = self.make_writable(self.index(h))?;
+            let (head, _) = page_of(self.make_writable(self.index(h))?, h);
             let page = self.page_at(head, loc.pos)?;
             BucketMut::new(self.store.write(page, PAGE)?).set_value(vstart, value);
             return Ok(());
@@ -1032,7 +1220,7 @@ impl RawDict {
     fn replace_moving(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<()> {
         let size = Size::of_pair(key, value);
         let obj = if size.inline { None } else { Some(self.new_object(key, value)?) };
-        let (head, loc, page) = match self.make_room_for_replace(h, key, size) {
+        let (e, loc, page) = match self.make_room_for_replace(h, key, size) {
             Ok(x) => x,
             Err(e) => {
                 if let Some(obj) = obj {
@@ -1041,13 +1229,14 @@ impl RawDict {
                 return Err(e);
             }
         };
-        let hash = self.hasher();
+        let hash = self.page_hasher(pages_in(e));
         BucketMut::new(self.store.write(loc.page, PAGE)?).remove(loc.i, loc.start, loc.len, hash);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
             decrement(&self.store, &mut self.objects, "objects")?;
         }
-        self.append_entry(page, h, key, value, obj)?;
+        let (head, local) = page_of(e, h);
+        self.append_entry(page, local, key, value, obj)?;
         if self.bucket(loc.page)?.len() == 0 {
             // The new entry went to another page of the chain: unlink the
             // emptied page (which needs no allocation: the chain has another page).
@@ -1056,23 +1245,25 @@ impl RawDict {
         Ok(())
     }
 
-    /// Makes the chain of `key` (present, of hash `h`) writable and ensures
+    /// Makes the bucket of `key` (present, of hash `h`) writable and ensures
     /// that an entry of `size` fits once the old entry is removed. Returns the
-    /// chain's head, the old entry's location and the page for the new entry.
+    /// bucket's directory entry, the old entry's location and the page for
+    /// the new entry.
     fn make_room_for_replace(&mut self, h: u64, key: &[u8], size: Size) -> Result<(u64, Loc, u64)> {
         loop {
-            let head = self.make_writable(self.index(h))?;
+            let e = self.make_writable(self.index(h))?;
+            let (head, _) = page_of(e, h);
             let Some(loc) = self.find(h, key)?.map(|f| f.loc) else {
                 return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
             };
             if self.bucket(loc.page)?.has_room_without(loc.len, &size) {
-                return Ok((head, loc, loc.page));
+                return Ok((e, loc, loc.page));
             }
             let mut addr = head;
             loop {
                 let b = self.bucket(addr)?;
                 if b.has_room(&size) {
-                    return Ok((head, loc, addr));
+                    return Ok((e, loc, addr));
                 }
                 match b.next() {
                     Some(next) => addr = next,
@@ -1100,9 +1291,10 @@ impl RawDict {
             return Err(count_underflow(&self.store, if self.len == 0 { "len" } else { "objects" }));
         }
         let idx = self.index(h);
-        let head = self.make_writable(idx)?;
+        let e = self.make_writable(idx)?;
+        let (head, _) = page_of(e, h);
         let page = self.page_at(head, loc.pos)?;
-        let hash = self.hasher();
+        let hash = self.page_hasher(pages_in(e));
         BucketMut::new(self.store.write(page, PAGE)?).remove(loc.i, loc.start, loc.len, hash);
         if let Some((addr, len)) = loc.object {
             self.store.free(addr, len)?;
@@ -1150,66 +1342,84 @@ impl RawDict {
         self.merge(idx)
     }
 
-    /// Merges the bucket at `idx` (one writable page) with its buddy, and the
-    /// merged bucket with its own buddy, as long as the rule of
-    /// `docs/DESIGN.md` ("EmDict pages", Merging) allows.
+    /// Merges the bucket at `idx` with its buddy, and the merged bucket with
+    /// its own buddy, as long as the rule of `docs/DESIGN.md` ("EmDict
+    /// pages", Merging) allows; then gives the bucket fewer pages if its
+    /// entries take at most half of fewer pages.
     fn merge(&mut self, idx: usize) -> Result<()> {
         while self.merge_with_buddy(idx)? {}
+        let (e, depth, start, count) = self.span(idx)?;
+        if pages_in(e) > 1 {
+            self.repack(&[e], depth, start, count)?;
+        }
         Ok(())
     }
 
-    /// Merges the bucket at `idx` with its buddy if both are one page of the
-    /// same depth and their entries together take at most half a page: the
-    /// entries are rewritten into this bucket's page (writable), whose depth
-    /// drops by one, and the buddy's page is freed (read, never copied).
-    /// Returns whether it merged.
+    /// Merges the bucket at `idx` with its buddy if both have the same depth
+    /// and their entries fit [`repack`](Self::repack)'s rule: one bucket of
+    /// depth one less then takes them. Returns whether it merged.
     fn merge_with_buddy(&mut self, idx: usize) -> Result<bool> {
-        let (head, depth, start, count) = self.span(idx)?;
+        let (e, depth, start, count) = self.span(idx)?;
         if depth == 0 {
             return Ok(false);
         }
         let buddy_start = start ^ count;
-        let (buddy, buddy_depth, _, _) = match self.span(buddy_start) {
-            Ok(s) => s,
-            // A buddy whose header is damaged is not merged, as one that
-            // fails its checksum (below): the removal succeeds.
+        // A buddy whose header is damaged is not merged, as one that fails
+        // its checksum (in `repack`): the removal succeeds.
+        let (buddy, buddy_depth) = match self.span(buddy_start) {
+            Ok((b, d, _, _)) => (b, d),
             Err(Error::Corrupted { .. }) => return Ok(false),
-            Err(e) => return Err(e),
+            Err(err) => return Err(err),
         };
-        let (a, b) = (self.bucket(head)?, self.bucket(buddy)?);
-        let used = |x: &Bucket<'_>| x.footprint();
-        let lone = a.next().is_none() && b.next().is_none();
-        if buddy_depth != depth || !lone || used(&a) + used(&b) > MERGE_FILL {
+        if buddy_depth != depth || !self.repack(&[e, buddy], depth - 1, start.min(buddy_start), 2 * count)? {
             return Ok(false);
         }
-        if a.len() == 0 && self.store.is_writable(buddy, PAGE) {
-            // Nothing to move: the buddy takes over this bucket's entries.
-            BucketMut::new(self.store.write(buddy, PAGE)?).set_depth(depth - 1);
-            self.dir.set_range(start, count, buddy);
-            self.dir.note_merge();
-            self.free_page(head)?;
-            return Ok(true);
+        self.dir.note_merge();
+        Ok(true)
+    }
+
+    /// Rewrites the buckets `parts` (directory entries) as one new bucket of
+    /// local depth `depth`, named by directory entries `start..start +
+    /// count`, if none has overflow pages and their entries take at most
+    /// half (`MERGE_FILL`) of each of fewer pages than they have: it gets
+    /// the fewest pages that holds them so. The old buckets are only read
+    /// and then freed, never copied. Returns whether it rewrote them. A
+    /// bucket whose committed page fails its checksum (or whose header is
+    /// damaged) is left as it is (`Ok(false)`): a valid state, reported by
+    /// `check()` and the next write to it.
+    fn repack(&mut self, parts: &[u64], depth: u32, start: usize, count: usize) -> Result<bool> {
+        let mut chains = Vec::new();
+        for &e in parts {
+            match self.chains(e) {
+                Ok(c) => chains.extend(c),
+                Err(Error::Corrupted { .. }) => return Ok(false),
+                Err(err) => return Err(err),
+            }
         }
-        let head = self.make_writable(idx)?;
-        let pages = [head, buddy];
+        if chains.iter().any(|c| c.len() > 1) {
+            return Ok(false);
+        }
+        let pages: Vec<u64> = chains.iter().flatten().copied().collect();
+        let mut used = 0;
+        for &p in &pages {
+            used += self.bucket(p)?.footprint();
+        }
+        let Some(k) = (1..=K_MAX).find(|&k| used <= k * MERGE_FILL).filter(|&k| k < pages.len()) else {
+            return Ok(false);
+        };
         let copies = match self.copy_pages(&pages) {
             Ok(c) => c,
-            // A buddy whose committed page fails its checksum is not merged:
-            // the bucket stays (a valid state) and the removal succeeds;
-            // `check()` and the next write to the buddy report the damage.
             Err(Error::Corrupted { .. }) => return Ok(false),
-            Err(e) => return Err(e),
+            Err(err) => return Err(err),
         };
         let ents = self.entries_of(&copies, &pages)?;
-        let format = choose_format(ents.iter().map(|e| e.size));
-        let mut chain = vec![head];
-        if let Err(e) = self.write_page(&mut chain, depth - 1, format, &ents) {
-            self.undo_rewrite(&copies[0], &chain, &[])?;
-            return Err(e);
+        let refs: Vec<&Ent<'_>> = ents.iter().collect();
+        if !layout_fits(&refs, k, None, FULL) {
+            return Ok(false);
         }
-        self.dir.set_range(start.min(buddy_start), 2 * count, head);
-        self.dir.note_merge();
-        self.free_page(buddy)?;
+        let merged = self.build(depth, k, &refs, None)?;
+        self.free_chains(&chains)?;
+        self.dir.set_range(start, count, merged);
         Ok(true)
     }
 
@@ -1244,8 +1454,8 @@ impl RawDict {
         let mut objects = Vec::new();
         let mut idx = 0;
         while idx < self.dir.entries.len() {
-            let (head, _, _, count) = self.span(idx)?;
-            for p in self.chain(head)? {
+            let (e, _, _, count) = self.span(idx)?;
+            for p in self.chains(e)?.into_iter().flatten() {
                 pages.push(p);
                 let b = self.bucket(p)?;
                 let mut c = Cursor::START;
@@ -1259,6 +1469,12 @@ impl RawDict {
             idx += count;
         }
         Ok((pages, objects))
+    }
+
+    /// Every bucket page, overflow pages included (for tests that damage them).
+    #[cfg(test)]
+    pub(crate) fn all_bucket_pages(&self) -> Vec<u64> {
+        self.reachable().expect("a sound dict").0
     }
 
     /// Commits: sets the checksums of the pages written since the last commit,
@@ -1326,12 +1542,16 @@ impl RawDict {
             return Ok(());
         }
         let mut budget = if all { u64::MAX } else { self.store.pages_allocated_since_commit().max(1024) };
-        for (addr, idx) in self.dir.buckets_from_the_top() {
+        for (e, idx) in self.dir.buckets_from_the_top() {
+            let (addr, k) = (base(e), pages_in(e));
             if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
                 break;
             }
+            // A bucket of k pages moves only if k free pages lie below it.
             let moved = if self.store.is_writable(addr, PAGE) {
                 self.move_fresh(idx)
+            } else if self.store.first_free_run(k as u64).is_none_or(|f| f > addr) {
+                continue;
             } else {
                 self.make_writable(idx).map(|_| true)
             };
@@ -1347,27 +1567,37 @@ impl RawDict {
         Ok(())
     }
 
-    /// Moves the one-page bucket at directory index `idx`, allocated in this
-    /// transaction, down into the lowest free page: the pages a transaction
-    /// frees again (a merge's buddy after its copy) lie between its copies,
-    /// and only moving the copies above them into them lets the commit
-    /// release that space at the end of the store. Its own page: no checksum
-    /// to verify (it is set at the commit), and the old page is free at once
-    /// (§6.1). Returns whether it moved (a chain stays).
+    /// Moves the bucket at directory index `idx`, allocated in this
+    /// transaction, down into the lowest free run of its pages, if one lies
+    /// below it: the pages a transaction frees again (a merge's buddy after
+    /// its copy) lie between its copies, and only moving the copies above
+    /// them into them lets the commit release that space at the end of the
+    /// store. Its own pages: no checksum to verify (it is set at the
+    /// commit), and the old pages are free at once (§6.1). Returns whether
+    /// it moved (a bucket with an overflow page stays).
     fn move_fresh(&mut self, idx: usize) -> Result<bool> {
-        let (head, _, start, count) = self.span(idx)?;
-        if self.bucket(head)?.next().is_some() {
+        let (e, _, start, count) = self.span(idx)?;
+        let (old, k) = (base(e), pages_in(e));
+        let below = self.store.first_free_run(k as u64).is_some_and(|f| f < old);
+        if !below || !self.store.is_writable(old, k * PAGE) {
             return Ok(false);
         }
-        let fresh = self.store.alloc_pages(1)?;
-        if let Err(e) = self.store.copy(head, fresh, PAGE) {
-            self.store.free_pages(fresh, 1)?;
-            return Err(e);
+        for j in 0..k {
+            if self.bucket(old + (j * PAGE) as u64)?.next().is_some() {
+                return Ok(false);
+            }
         }
-        self.store.free_pages(head, 1)?;
-        self.touched.remove(&head);
-        self.touched.insert(fresh);
-        self.dir.set_range(start, count, fresh);
+        let fresh = self.store.alloc_pages(k as u64)?;
+        if let Err(err) = self.store.copy(old, fresh, k * PAGE) {
+            self.store.free_pages(fresh, k as u64)?;
+            return Err(err);
+        }
+        self.store.free_pages(old, k as u64)?;
+        for j in 0..k {
+            self.touched.remove(&(old + (j * PAGE) as u64));
+            self.touched.insert(fresh + (j * PAGE) as u64);
+        }
+        self.dir.set_range(start, count, entry(fresh, k));
         Ok(true)
     }
 
@@ -1379,11 +1609,13 @@ impl RawDict {
         let (mut entries, mut pages_seen) = (0u64, 0u64);
         let mut idx = 0;
         while idx < self.dir.entries.len() {
-            let (head, depth, start, count) = self.span(idx)?;
-            if start != idx || self.dir.entries[idx..idx + count].iter().any(|&a| a != head) {
-                return Err(bad(head, format!("directory entries {idx}..{} do not all name it", idx + count)));
+            let (e, depth, start, count) = self.span(idx)?;
+            let k = pages_in(e);
+            if start != idx || self.dir.entries[idx..idx + count].iter().any(|&a| a != e) {
+                return Err(bad(base(e), format!("directory entries {idx}..{} do not all name it", idx + count)));
             }
-            for (pos, p) in self.chain(head)?.into_iter().enumerate() {
+            let pages = self.chains(e)?.into_iter().enumerate();
+            for (j, (pos, p)) in pages.flat_map(|(j, chain)| chain.into_iter().enumerate().map(move |x| (j, x))) {
                 pages_seen += 1;
                 objects.push((p, PAGE as u64));
                 let b = self.bucket(p)?;
@@ -1407,6 +1639,10 @@ impl RawDict {
                         || b.tags()[i] != tag
                     {
                         return Err(bad(p, format!("entry {i} is in the wrong bucket for its hash")));
+                    }
+                    let (page, h) = select(h, k);
+                    if page != j {
+                        return Err(bad(p, format!("entry {i} is in page {j} of its bucket, its hash selects {page}")));
                     }
                     if b.is_hashed() && !b.reachable(i, home(h, b.tags().len())) {
                         return Err(bad(p, format!("slot {i}: an empty slot lies between it and its home slot")));

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use super::EmDict;
+use super::bucket::K_MAX;
 use super::dict::raw_mut;
+use super::directory::{base, pages_in};
 use crate::OpenOptions;
 use crate::test_util::{Rng, seed, temp_dir};
 
@@ -69,8 +71,7 @@ fn hashes_share_their_top_bits() {
 fn page_formats_follow_the_entries() {
     use super::bucket::Format;
     let count = |raw: &super::raw::RawDict, want: fn(Format) -> bool| {
-        let mut pages: Vec<u64> = raw.dir.entries.clone();
-        pages.dedup();
+        let pages = raw.all_bucket_pages();
         let hits = pages.iter().filter(|&&p| want(raw.bucket(p).unwrap().format())).count();
         (hits, pages.len())
     };
@@ -439,7 +440,7 @@ fn fixed_width_fast_paths_name_an_entry_that_does_not_decode() {
     let mut d: EmDict<u64, bool> = EmDict::open(&dir).unwrap();
     let raw = raw_mut(&mut d);
     assert!(raw.bucket_pages() > 1, "the data should span several pages");
-    let first = raw.bucket(raw.dir.entries[0]).unwrap();
+    let first = raw.bucket(base(raw.dir.entries[0])).unwrap();
     assert_eq!(first.format(), super::bucket::Format::Packed, "u64 -> u64 buckets should be packed");
     match d.get(&7) {
         Err(crate::Error::Decode { what, .. }) => assert!(what.starts_with("value of entry "), "{what}"),
@@ -466,7 +467,8 @@ fn fixed_width_fast_paths_name_an_entry_that_does_not_decode() {
 fn a_failed_reservation_leaves_no_oversized_directory() {
     let dir = temp_dir("reserve-fails");
     let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
-    for i in 0..1000 {
+    // Enough entries for several buckets (of up to four pages).
+    for i in 0..10_000 {
         d.insert(i, i).unwrap();
     }
     d.flush().unwrap();
@@ -479,14 +481,14 @@ fn a_failed_reservation_leaves_no_oversized_directory() {
     assert!(matches!(d.reserve(200_000), Err(crate::Error::Full { .. })));
     raw_mut(&mut d).store.fail_alloc_after = None;
     let raw = raw_mut(&mut d);
-    let deepest = raw.dir.entries.iter().map(|&b| raw.bucket(b).unwrap().depth()).max().unwrap();
+    let deepest = raw.dir.entries.iter().map(|&b| raw.bucket(base(b)).unwrap().depth()).max().unwrap();
     assert!(deepest > before, "some buckets were split: {deepest} {before} {}", raw.bucket_pages());
     assert_eq!(raw.dir.depth, deepest, "the directory is as deep as its deepest bucket");
     d.check().unwrap();
     d.close().unwrap();
     let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
-    assert_eq!(d.len(), 1000);
-    assert!((0..1000).all(|i| d.get(&i).unwrap() == Some(i)));
+    assert_eq!(d.len(), 10_000);
+    assert!((0..10_000).all(|i| d.get(&i).unwrap() == Some(i)));
     d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -497,7 +499,7 @@ fn a_failed_reservation_leaves_no_oversized_directory() {
 /// reported, and so is a wrong tag.
 #[test]
 fn check_finds_an_entry_its_probe_cannot_reach() {
-    use super::bucket::{Bucket, PACKED_WIDTH, PAGE, capacity, home};
+    use super::bucket::{Bucket, PACKED_WIDTH, PAGE, capacity, home, select};
     let dir = temp_dir("unreachable");
     let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
     // Large values too, so that every page is packed: with small ones a page
@@ -506,7 +508,9 @@ fn check_finds_an_entry_its_probe_cannot_reach() {
     d.extend((0..3000u64).map(|i| (key(i), key(i).rotate_left(17) | 1 << 63))).unwrap();
     d.check().unwrap();
     let raw = raw_mut(&mut d);
-    let addr = raw.dir.entries[0];
+    // The first page of the first bucket, whose entries' home slots come
+    // from their hashes as that page sees them.
+    let (addr, k) = (base(raw.dir.entries[0]), pages_in(raw.dir.entries[0]));
     let page = raw.store.read(addr, PAGE).unwrap().to_vec();
     let b = Bucket::new(&page).unwrap();
     let cap = capacity(PACKED_WIDTH);
@@ -516,7 +520,7 @@ fn check_finds_an_entry_its_probe_cannot_reach() {
         .filter(|&i| tags[i] != 0)
         .find_map(|i| {
             let key = b.slot(i).unwrap().inline_key().unwrap();
-            let h = home(raw.hash(&key), cap);
+            let h = home(select(raw.hash(&key), k).1, cap);
             let inside = |j: usize| if h <= i { (h..=i).contains(&j) } else { j >= h || j <= i };
             (0..cap).find(|&j| tags[j] == 0 && !inside(j)).map(|e| (i, e))
         })
@@ -550,10 +554,14 @@ fn a_removal_beside_a_damaged_buddy_succeeds_without_merging() {
     use std::os::unix::fs::FileExt;
     let dir = temp_dir("damaged-buddy");
     let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
-    for k in 0..3000u64 {
+    // Enough entries for buckets of several pages to split twice.
+    const N: u64 = 12_000;
+    for k in 0..N {
         d.insert(k, k).unwrap();
     }
-    d.flush().unwrap();
+    // Closed and reopened: where `close` left the pages (its compaction may move them).
+    d.close().unwrap();
+    let mut d: EmDict<u64, u64> = EmDict::open_read_only(&dir).unwrap();
     let raw = raw_mut(&mut d);
     let depth = raw.dir.depth;
     assert!(depth >= 2, "depth {depth}");
@@ -562,11 +570,12 @@ fn a_removal_beside_a_damaged_buddy_succeeds_without_merging() {
     // A bucket of the global depth whose buddy has it too, and the keys in it.
     let (mine, buddy) = (0..1usize << depth)
         .map(|i| (raw.dir.entries[i], raw.dir.entries[i ^ 1]))
-        .find(|&(a, b)| [a, b].iter().all(|&p| raw.bucket(p).unwrap().depth() == depth))
+        .find(|&(a, b)| [a, b].iter().all(|&p| raw.bucket(base(p)).unwrap().depth() == depth))
         .expect("two buddies of the global depth");
-    let keys: Vec<u64> = (0..3000u64).filter(|&k| raw.dir.entries[index(raw, k)] == mine).collect();
+    let keys: Vec<u64> = (0..N).filter(|&k| raw.dir.entries[index(raw, k)] == mine).collect();
     drop(d);
-    // The buddy's entry count (bytes 10..12) beyond any page.
+    // The entry count (bytes 10..12) of the buddy's first page beyond any page.
+    let buddy = base(buddy);
     let (seg, off) = ((buddy >> 40) as usize, buddy & ((1 << 40) - 1));
     let file = std::fs::OpenOptions::new().write(true).open(dir.join(format!("seg.{seg:06}"))).unwrap();
     file.write_all_at(&[0xff, 0xff], off + 10).unwrap();
@@ -575,8 +584,232 @@ fn a_removal_beside_a_damaged_buddy_succeeds_without_merging() {
     for &k in &keys {
         assert_eq!(d.remove(&k).unwrap(), Some(k), "key {k}");
     }
-    assert_eq!(d.len(), 3000 - keys.len());
+    assert_eq!(d.len() as u64, N - keys.len() as u64);
     assert!(matches!(d.check(), Err(crate::Error::Corrupted { .. })));
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The pages of every bucket (`k`) and their depths, in directory order.
+fn shape(raw: &super::raw::RawDict) -> Vec<(usize, u32)> {
+    let mut out: Vec<(usize, u32)> = Vec::new();
+    let mut last = None;
+    for &e in &raw.dir.entries {
+        if last != Some(e) {
+            out.push((pages_in(e), raw.bucket(base(e)).unwrap().depth()));
+            last = Some(e);
+        }
+    }
+    out
+}
+
+/// One bucket of `u64 -> u64` entries (packed pages) grows a page at a time
+/// as a page fills, up to `K_MAX` pages, and then splits into two buckets of
+/// depth 1 that have room (more than half of their pages' slots free is not
+/// asked, but neither is full); `check()` holds at every change of shape,
+/// and after a close and reopen every entry reads back.
+#[test]
+fn a_bucket_grows_a_page_at_a_time_then_splits() {
+    let dir = temp_dir("elastic-grow");
+    let seed = seed("elastic grow");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut keys = Vec::new();
+    let mut shapes = vec![];
+    while shape(raw_mut(&mut d)).len() < 2 {
+        let k = rng.next() | 1 << 63;
+        d.insert(k, !k).unwrap();
+        keys.push(k);
+        let now = shape(raw_mut(&mut d));
+        if shapes.last() != Some(&now) {
+            d.check().unwrap_or_else(|e| panic!("seed {seed:#x}, {} keys, {now:?}: {e}", keys.len()));
+            shapes.push(now);
+        }
+    }
+    let grew: Vec<usize> = shapes.iter().filter(|s| s.len() == 1).map(|s| s[0].0).collect();
+    assert_eq!(grew, (1..=K_MAX).collect::<Vec<_>>(), "seed {seed:#x}: {shapes:?}");
+    let split = shapes.last().unwrap();
+    assert!(split.iter().all(|&(k, depth)| depth == 1 && k >= 2), "seed {seed:#x}: {shapes:?}");
+    // The split buckets hold every entry with room to spare: at most 85% of their slots' maximum load.
+    let pages: usize = split.iter().map(|&(k, _)| k).sum();
+    assert!(keys.len() <= pages * 210 * 17 / 20 + 2, "seed {seed:#x}: {} keys in {pages} pages", keys.len());
+    d.close().unwrap();
+    let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    assert_eq!(d.len(), keys.len());
+    assert!(keys.iter().all(|&k| d.get(&k).unwrap() == Some(!k)), "seed {seed:#x}");
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A growth or a split that fails for lack of space (a full disk, injected
+/// at every allocation in turn) changes nothing: the entry is not inserted,
+/// every other entry reads back, `check()` holds; and the insert succeeds
+/// once there is space.
+#[test]
+fn a_growth_or_split_that_fails_for_space_changes_nothing() {
+    let dir = temp_dir("elastic-full");
+    let seed = seed("elastic full");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir).unwrap();
+    let mut model = HashMap::new();
+    let (mut failures, mut changes) = (0, 0);
+    for _ in 0..3000 {
+        let k = rng.next();
+        let v = vec![k as u8; rng.below(12) as usize];
+        let before = shape(raw_mut(&mut d));
+        for fail_after in 0..4 {
+            raw_mut(&mut d).store.fail_alloc_after = Some(fail_after);
+            let r = d.insert(k, v.clone());
+            raw_mut(&mut d).store.fail_alloc_after = None;
+            match r {
+                Ok(_) => break,
+                Err(crate::Error::Full { .. }) => {
+                    failures += 1;
+                    assert_eq!(shape(raw_mut(&mut d)), before, "seed {seed:#x}: a failed insert changed buckets");
+                    assert_eq!(d.len(), model.len(), "seed {seed:#x}");
+                    assert_eq!(d.get(&k).unwrap(), None, "seed {seed:#x}");
+                    d.check().unwrap_or_else(|e| panic!("seed {seed:#x}: after a failed insert: {e}"));
+                }
+                Err(e) => panic!("seed {seed:#x}: {e}"),
+            }
+        }
+        if d.get(&k).unwrap().is_none() {
+            d.insert(k, v.clone()).unwrap();
+        }
+        model.insert(k, v);
+        changes += usize::from(shape(raw_mut(&mut d)) != before);
+        if rng.below(200) == 0 {
+            d.flush().unwrap();
+        }
+    }
+    assert!(failures > 20 && changes > 10, "seed {seed:#x}: {failures} failures, {changes} changes of shape");
+    assert!(shape(raw_mut(&mut d)).iter().any(|&(k, _)| k > 1), "seed {seed:#x}");
+    for (k, v) in &model {
+        assert_eq!(d.get(k).unwrap().as_ref(), Some(v), "seed {seed:#x}");
+    }
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Random inserts, removals, flushes, closes and reopens against a
+/// `HashMap`, with values of sizes that give every page format: buckets of
+/// every size from one page to `K_MAX` occur, grow, split, shrink and
+/// merge; `check()` holds after every sequence and the model reads back.
+#[test]
+fn elastic_buckets_against_a_model() {
+    let dir = temp_dir("elastic-model");
+    let seed = seed("elastic model");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir).unwrap();
+    let mut model: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut seen = [false; K_MAX + 1];
+    for round in 0..40 {
+        // Growth with some removals, then mostly removals (merges and shrinks).
+        let grow = round < 24 && round % 4 != 3;
+        for op in 0..rng.below(6000) {
+            if op % 64 == 0 {
+                for (k, _) in shape(raw_mut(&mut d)) {
+                    seen[k] = true;
+                }
+            }
+            let k = rng.below(20_000);
+            if grow || (round < 32 && rng.below(8) == 0) {
+                let v = vec![k as u8; [0, 1, 8, 30, 300][rng.below(5) as usize]];
+                assert_eq!(d.insert(k, v.clone()).unwrap(), model.insert(k, v), "seed {seed:#x}");
+            } else {
+                assert_eq!(d.remove(&k).unwrap(), model.remove(&k), "seed {seed:#x}");
+            }
+        }
+        if round >= 32 {
+            // Most of what is left goes: buckets shrink to one page.
+            let mut keys: Vec<u64> = model.keys().copied().collect();
+            keys.sort_unstable();
+            for k in keys.into_iter().filter(|_| rng.below(3) != 0) {
+                assert_eq!(d.remove(&k).unwrap(), model.remove(&k), "seed {seed:#x}");
+            }
+        }
+        for (k, _) in shape(raw_mut(&mut d)) {
+            seen[k] = true;
+        }
+        match rng.below(3) {
+            0 => d.flush().unwrap(),
+            1 => {
+                d.close().unwrap();
+                d = EmDict::open(&dir).unwrap();
+            }
+            _ => {}
+        }
+        d.check().unwrap_or_else(|e| panic!("seed {seed:#x}, round {round}: {e}"));
+        assert_eq!(d.len(), model.len(), "seed {seed:#x}");
+    }
+    assert!(seen[1..].iter().all(|&s| s), "seed {seed:#x}: bucket sizes seen {seen:?}");
+    for (k, v) in &model {
+        assert_eq!(d.get(k).unwrap().as_ref(), Some(v), "seed {seed:#x}");
+    }
+    let mut n = 0;
+    for e in d.iter() {
+        let (k, v) = e.unwrap();
+        assert_eq!(model.get(&k), Some(&v), "seed {seed:#x}");
+        n += 1;
+    }
+    assert_eq!(n, model.len());
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A dict of format 2 (every bucket one page; built here with buckets held
+/// to one page, and its root's version set back to 2) opens, reads and
+/// checks; its buckets grow past one page under inserts, and its first
+/// commit records version 3.
+#[test]
+fn a_format_2_dict_opens_reads_and_is_upgraded() {
+    use xxhash_rust::xxh3::xxh3_64;
+    let dir = temp_dir("format-2");
+    let version = |dir: &std::path::Path| {
+        let meta = std::fs::read(dir.join("meta")).unwrap();
+        let txn = |s: usize| u64::from_le_bytes(meta[s * 4096 + 16..s * 4096 + 24].try_into().unwrap());
+        let slot = if txn(0) >= txn(1) { 0 } else { 1 };
+        u32::from_le_bytes(meta[slot * 4096 + 88..slot * 4096 + 92].try_into().unwrap())
+    };
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    raw_mut(&mut d).max_pages = 1;
+    let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for i in 0..20_000 {
+        d.insert(key(i), i).unwrap();
+    }
+    let buckets = shape(raw_mut(&mut d));
+    assert!(buckets.len() > 16 && buckets.iter().all(|&(k, _)| k == 1), "{buckets:?}");
+    d.close().unwrap();
+    // Rewrite the dict version in both meta slots, fixing the record checksum.
+    let mut meta = std::fs::read(dir.join("meta")).unwrap();
+    for slot in [0, 4096] {
+        let rec = &mut meta[slot..slot + 256];
+        if rec[..8] == *b"EMDSMETA" {
+            rec[88..92].copy_from_slice(&2u32.to_le_bytes());
+            let sum = xxh3_64(&rec[..248]);
+            rec[248..256].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+    std::fs::write(dir.join("meta"), &meta).unwrap();
+    assert_eq!(version(&dir), 2);
+    let d: EmDict<u64, u64> = EmDict::open_read_only(&dir).unwrap();
+    assert!((0..20_000).all(|i| d.get(&key(i)).unwrap() == Some(i)));
+    assert_eq!(d.iter().count(), 20_000);
+    d.check().unwrap();
+    drop(d);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    d.check().unwrap();
+    for i in 20_000..60_000 {
+        d.insert(key(i), i).unwrap();
+    }
+    assert!(shape(raw_mut(&mut d)).iter().any(|&(k, _)| k > 1));
+    d.close().unwrap();
+    assert_eq!(version(&dir), 3);
+    let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    assert!((0..60_000).all(|i| d.get(&key(i)).unwrap() == Some(i)));
+    d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
