@@ -164,12 +164,19 @@ pub(crate) fn varint_bits(x: u64) -> (u128, usize) {
 /// continuation bits.
 #[inline(always)]
 fn spread(x: u64, n: usize) -> u128 {
-    let m = 0x3fff;
-    let w = (x & m) | ((x & (m << 14)) << 2) | ((x & (m << 28)) << 4) | ((x & (m << 42)) << 6);
-    let lo = (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1);
+    let lo = seven_bit_groups(x);
     let hi = ((x >> 56) & 0x7f) | ((x >> 63) << 8);
     let groups = u128::from(lo) | (u128::from(hi) << 64);
     groups | MORE[n.min(10)]
+}
+
+/// The low 56 bits of `x` as eight 7-bit groups, one in each byte's low
+/// bits (the first eight bytes of its varint without continuation bits).
+#[inline(always)]
+pub(crate) fn seven_bit_groups(x: u64) -> u64 {
+    let m = 0x3fff;
+    let w = (x & m) | ((x & (m << 14)) << 2) | ((x & (m << 28)) << 4) | ((x & (m << 42)) << 6);
+    (w & 0x007f_007f_007f_007f) | ((w & 0x3f80_3f80_3f80_3f80) << 1)
 }
 
 /// `MORE[n]`: the high bit of each of the first `n - 1` bytes, the

@@ -18,7 +18,7 @@ mod encode;
 pub(crate) const MAX_DEPTH: u32 = 512;
 
 pub(crate) use decode::{from_bytes, gather};
-pub(crate) use encode::{StackBuf, append, to_stack, varint_bits, varint_block};
+pub(crate) use encode::{StackBuf, append, seven_bit_groups, to_stack, varint_bits, varint_block};
 
 #[cfg(test)]
 mod tests;

@@ -420,9 +420,6 @@ fn layout_code(width: usize, cap: usize) -> u32 {
     ((cap as u32) << 16) | width as u32
 }
 
-/// The layout code of a packed page.
-pub(crate) const PACKED_LAYOUT: u32 = ((PACKED_CAP as u32) << 16) | PACKED_WIDTH as u32;
-
 /// Starts loading, at once, the cache lines a lookup of hash `h` in the
 /// hashed page `page` would read if the page has the layout `code` (from
 /// [`Bucket::layout`]): the header, the home tag window and the home slot.
@@ -474,9 +471,8 @@ impl<'a> Bucket<'a> {
     /// (the depth aside). `None` for every other page, damaged ones too:
     /// [`new`](Self::new) then reads it and reports any damage.
     #[inline]
-    pub(crate) fn lone_packed(page: &'a [u8]) -> Option<Bucket<'a>> {
+    pub(crate) fn lone_packed(page: &'a [u8; PAGE]) -> Option<Bucket<'a>> {
         const FLAGS_WANT: u64 = (FLAG_FIXED | FLAG_PACKED) as u64;
-        let page = <&[u8; PAGE]>::try_from(page).ok()?;
         let head = u64_at(page, DEPTH);
         let n = (head >> 16) & 0xffff;
         let want = (PACKED_WIDTH as u64) << 48 | (n * PACKED_WIDTH as u64) << 32 | n << 16 | FLAGS_WANT << 8;
@@ -778,16 +774,47 @@ impl<'a> Bucket<'a> {
     }
 
     /// In a packed page: the slot and value of key `k` (hash `h`).
+    ///
+    /// Three steps, each with well-predicted branches, so that lookups in a
+    /// loop overlap their cache misses: the home slot (most keys are there;
+    /// its tag and key are read at once), then the first slot whose tag
+    /// matches among the sixteen from the home slot on, before an empty one
+    /// (the key, or no match before an empty slot: the key is absent);
+    /// anything else (a false tag match, a run of full slots) takes the
+    /// whole [`probe`](Self::probe), out of line.
     #[inline(always)]
     pub(crate) fn find_packed(&self, h: u64, k: u64) -> Option<(usize, u64)> {
-        let page = self.page;
-        // Most entries sit in their home slot: try it before a probe.
-        let at = home(h, self.cap);
+        let (page, cap) = (self.page, self.cap);
+        let at = home(h, cap);
         let slot = PAGE - (at + 1) * PACKED_WIDTH;
         if page[HEADER + at] == tag_of(h) && u64_at(page, slot) == k {
             return Some((at, u64_at(page, slot + 8)));
         }
-        self.probe(h, |i| {
+        // As in `probe`: the group lies in the page; tags past the table's end are masked off.
+        let group = page[HEADER + at..HEADER + at + 16].try_into().expect("16 bytes");
+        let live = u32::MAX >> (32 - (cap - at).min(16));
+        let (hits, empty) = match_tag_empty16(group, tag_of(h));
+        let (hits, empty) = (hits & live, empty & live);
+        // The matching tags before the first empty slot (all, if none is empty).
+        let hits = hits & (empty & empty.wrapping_neg()).wrapping_sub(1);
+        if hits != 0 {
+            let i = at + hits.trailing_zeros() as usize;
+            let slot = PAGE - (i + 1) * PACKED_WIDTH;
+            if u64_at(page, slot) == k {
+                return Some((i, u64_at(page, slot + 8)));
+            }
+        } else if empty != 0 {
+            return None;
+        }
+        Bucket::probe_packed(page, cap, h, k)
+    }
+
+    /// [`find_packed`](Self::find_packed) by the whole probe, in the packed
+    /// page `page` of `cap` slots (passed by value: the caller's view stays in registers).
+    #[inline(never)]
+    fn probe_packed(page: &'a [u8; PAGE], cap: usize, h: u64, k: u64) -> Option<(usize, u64)> {
+        let b = Bucket { page, n: 0, used: 0, width: PACKED_WIDTH, cap, packed: true };
+        b.probe(h, |i| {
             let at = PAGE - (i + 1) * PACKED_WIDTH;
             (u64_at(page, at) == k).then(|| (i, u64_at(page, at + 8)))
         })

@@ -7,7 +7,7 @@
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::codec::varint_bits;
+use crate::codec::{seven_bit_groups, varint_bits};
 
 /// Words of xxh3's default secret, as its short-input paths combine them:
 /// bytes 0..4 ^ 4..8 (inputs of 1 to 3 bytes), 8..16 ^ 16..24 (4 to 8),
@@ -77,8 +77,29 @@ impl KeyHash {
     /// The hash of the canonical varint of `k`: `of(varint(k))`.
     #[inline(always)]
     pub(crate) fn of_varint(&self, k: u64) -> u64 {
-        let (bits, n) = varint_bits(k);
-        self.of_short(bits, n)
+        let top = k >> 56;
+        if top == 0 {
+            let (bits, n) = varint_bits(k);
+            return self.of_short(bits, n);
+        }
+        // Nine or ten bytes (as a random u64 has): the first eight carry
+        // bits 0..56 and all continue; the ninth is the top byte (whose
+        // high bit, bit 63 of `k`, says whether a tenth byte, 1, follows).
+        let first = seven_bit_groups(k) | 0x8080_8080_8080_8080;
+        let (last, len) =
+            if k >> 63 == 0 { (first >> 8 | top << 56, 9) } else { (first >> 16 | top << 48 | 1 << 56, 10) };
+        self.of_9to16(first, last, len)
+    }
+
+    /// The hash of `len` (9..=16) bytes whose first eight are `first` and
+    /// last eight `last` (little-endian words).
+    #[inline(always)]
+    fn of_9to16(&self, first: u64, last: u64, len: u64) -> u64 {
+        let lo = first ^ self.flip_lo;
+        let hi = last ^ self.flip_hi;
+        let product = u128::from(lo) * u128::from(hi);
+        let fold = product as u64 ^ (product >> 64) as u64;
+        avalanche(len.wrapping_add(lo.swap_bytes()).wrapping_add(hi).wrapping_add(fold))
     }
 
     /// The hash of the `n` bytes (1..=16) of the little-endian `bits`
@@ -88,11 +109,7 @@ impl KeyHash {
         debug_assert!((1..=16).contains(&n));
         let len = n as u64;
         if n > 8 {
-            let lo = bits as u64 ^ self.flip_lo;
-            let hi = (bits >> (8 * (n - 8))) as u64 ^ self.flip_hi;
-            let product = u128::from(lo) * u128::from(hi);
-            let fold = product as u64 ^ (product >> 64) as u64;
-            avalanche(len.wrapping_add(lo.swap_bytes()).wrapping_add(hi).wrapping_add(fold))
+            self.of_9to16(bits as u64, (bits >> (8 * (n - 8))) as u64, len)
         } else if n >= 4 {
             let w = bits as u64;
             let first = w & 0xffff_ffff;
@@ -130,7 +147,8 @@ mod tests {
                 }
             }
             for bits in 0..64 {
-                for k in [1u64 << bits, (1 << bits) - 1, next() >> bits] {
+                let (a, b) = (next(), next());
+                for k in [1u64 << bits, (1 << bits) - 1, a >> bits, b | 1 << 63, (b >> 1) | 1 << 56] {
                     assert_eq!(h.of_varint(k), h.of(Varint::new(k).bytes()), "seed {seed:#x} key {k:#x}");
                 }
             }

@@ -11,9 +11,8 @@ use crate::error::{Error, Result};
 
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, K_MAX, MAX_INLINE,
-    PACKED_LAYOUT, PAGE, Stored, Varint, as_packed, footprint, home, prefetch_lookup, select, slot_width, tag_of,
-    varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, K_MAX, MAX_INLINE, PAGE,
+    Stored, Varint, as_packed, footprint, home, prefetch_lookup, select, slot_width, tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root, base, entry, pages_in};
 use super::hash::KeyHash;
@@ -347,7 +346,8 @@ impl RawDict {
     /// The directory index of hash `h`: its top `depth` bits.
     #[inline]
     fn index(&self, h: u64) -> usize {
-        h.checked_shr(64 - self.dir.depth).unwrap_or(0) as usize
+        // Two shifts, so that depth 0 needs no branch (the depth is at most 32).
+        ((h >> 1) >> (63 - self.dir.depth)) as usize
     }
 
     #[inline]
@@ -430,15 +430,10 @@ impl RawDict {
             return Ok(VarintLookup::Other(None));
         };
         let (head, local) = page_of(e, h);
-        let page = self.store.read(head, PAGE)?;
-        let hint = self.hint.load(Ordering::Relaxed);
-        if hint != 0 {
-            prefetch_lookup(page, local, hint);
-        }
+        let Ok(page) = <&[u8; PAGE]>::try_from(self.store.read(head, PAGE)?) else {
+            return self.lookup_varint_other(h, k);
+        };
         if let Some(b) = Bucket::lone_packed(page) {
-            if hint != PACKED_LAYOUT {
-                self.hint.store(PACKED_LAYOUT, Ordering::Relaxed);
-            }
             return Ok(VarintLookup::Packed(b.find_packed(local, k).map(|(_, value)| value)));
         }
         self.lookup_varint_other(h, k)
