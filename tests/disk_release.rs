@@ -1,10 +1,11 @@
 //! Free space goes back to the file system: removing half the keys of an
-//! `EmDict` (which copies every bucket once, copy-on-write) and flushing may
-//! not make the store's allocated disk bytes (`st_blocks * 512`) grow beyond
-//! what the load left by more than a small bound, and a reopen still sees
-//! every remaining key. The same for an `EmList` whose elements are
-//! rewritten many times (compaction frees whole chunks). Re-reservation of
-//! released space on a full disk is in `full_disk.rs`.
+//! `EmDict` (which copies every bucket once, copy-on-write) and flushing
+//! does not make the store's allocated disk bytes (`st_blocks * 512`) grow
+//! at all, and leaves little more than its live pages (the unused part of
+//! the last growth step is released at the commit); a reopen still sees every
+//! remaining key. An `EmList` whose elements are rewritten many times stays
+//! near its data (compaction frees whole chunks). Re-reservation of released
+//! space on a full disk is in `full_disk.rs`.
 
 mod common;
 
@@ -29,16 +30,26 @@ fn removing_half_of_a_dict_does_not_grow_the_disk() {
         println!("skipped: the file system under {} cannot punch holes", base.path().display());
         return;
     }
+    let at_load = d.check().unwrap();
     for k in &keys[..n as usize / 2] {
         assert!(d.remove(k).unwrap().is_some());
     }
     d.flush().unwrap();
     let removed = common::disk_usage(&dir);
     let report = d.check().unwrap();
-    println!("{n} entries: {loaded} bytes on disk after load, {removed} after removing half; {report:?}");
-    // Every bucket was copied: without releasing the old pages this is about 2x `loaded`.
-    // The bound: the last growth step (1/16 of the backed bytes, §4) is backed but unused.
-    assert!(removed <= loaded + loaded / 8, "disk grew from {loaded} to {removed} bytes");
+    println!(
+        "{n} entries: {loaded} bytes on disk after load, {removed} after removing half; {at_load:?}, then {report:?}"
+    );
+    // Beyond the live pages: the meta file, the allocator state, and free
+    // runs too short to release (§5.4). The unused part of the last growth
+    // step (up to 1/16 of the backed bytes, §4) used to stay, and pages
+    // that merges freed between the removal's own copies.
+    let slack = 256 << 10;
+    // Every bucket was copied: without releasing the old pages this is about
+    // 2x `loaded`; without releasing the unused growth and moving the copies
+    // down into the pages the removal freed between them, a few percent more.
+    assert!(removed <= loaded, "disk grew from {loaded} to {removed} bytes, seed {seed:#x}");
+    assert!(removed <= report.bytes_live + slack, "{removed} bytes after removal, seed {seed:#x}: {report:?}");
     assert!(report.bytes_released > 0, "{report:?}");
     drop(d);
     let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();

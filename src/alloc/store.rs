@@ -83,6 +83,9 @@ pub(crate) struct Store {
     unreleased: PageSet,
     /// Release free runs in free extents of at least this many pages; 0 never.
     release_min: u64,
+    /// Whether the store grew (backed more pages) since the last commit: the
+    /// commit then releases the unused part of the growth (§5.4).
+    grew: bool,
     /// Whether the record read at open is known to be on disk: true after a
     /// commit (its `fdatasync` covers the whole meta file) or for a store that
     /// is not durable. Until then no page free at open is reused (§5.4).
@@ -171,6 +174,7 @@ impl Store {
             unreserved: PageSet::default(),
             unreleased: PageSet::default(),
             release_min: if writable { opts.release_min.div_ceil(PAGE) } else { 0 },
+            grew: false,
             record_synced: !opts.durable,
             slabs: Slabs::default(),
             dirty_extents: Vec::new(),
@@ -755,12 +759,18 @@ impl Store {
     /// After a durable commit: returns to the file system the disk blocks of
     /// free pages freed since they were last released, where they lie in a
     /// free extent of at least `release_min` pages (`docs/DESIGN.md`, "Releasing
-    /// free space"). A file system that cannot punch holes turns releasing off;
-    /// any other failure leaves the pages counted as released, which only
-    /// costs a reservation at their reuse.
-    fn release_free_space(&mut self) {
-        if self.release_min == 0 || self.unreleased.is_empty() {
+    /// free space"). With `whole_tail` (after a transaction that grew the
+    /// store, and at close) the **tail** too, the free extent that ends where
+    /// the last segment's backed space ends: the unused part of the growth.
+    /// A file system that cannot punch holes turns releasing off; any other
+    /// failure leaves the pages counted as released, which only costs a
+    /// reservation at their reuse.
+    fn release_free_space(&mut self, whole_tail: bool) {
+        if self.release_min == 0 {
             return;
+        }
+        if whole_tail && let Some((start, n)) = self.tail() {
+            self.make_candidates(start, n);
         }
         let runs: Vec<(u64, u64)> = self.unreleased.iter().collect();
         for (start, n) in runs {
@@ -780,10 +790,27 @@ impl Store {
         }
     }
 
+    /// The free extent that ends where the last segment's backed space ends,
+    /// as `(start, pages)`: where growth left pages unused.
+    fn tail(&self) -> Option<(u64, u64)> {
+        let (i, s) = self.segs.iter().enumerate().next_back().filter(|(_, s)| s.info.backed > 0)?;
+        let end = addr(i, s.info.backed);
+        let (start, n) = self.free.extent_of(end - PAGE)?;
+        (start + n * PAGE == end).then_some((start, n))
+    }
+
+    /// Makes the `n` free pages at `start` release candidates where they hold
+    /// disk blocks (are not released already).
+    fn make_candidates(&mut self, start: u64, n: u64) {
+        self.unreleased.insert(start, n);
+        for (s, m) in self.unreserved.overlaps(start, n) {
+            self.unreleased.remove(s, m);
+        }
+    }
+
     /// For a store about to close, right after a commit: makes every free
     /// page that still holds its blocks a release candidate, the unused part
-    /// of the last growth step included (which is otherwise kept for the
-    /// allocations that needed it, §5.4), and releases what lies in free
+    /// of the last growth step included, and releases what lies in free
     /// extents of at least the threshold.
     pub(crate) fn release_unused(&mut self) {
         if self.release_min == 0 || self.read_only || self.poisoned.is_some() {
@@ -791,12 +818,9 @@ impl Store {
         }
         let free: Vec<(u64, u64)> = self.free.iter().collect();
         for (start, n) in free {
-            self.unreleased.insert(start, n);
-            for (s, m) in self.unreserved.overlaps(start, n) {
-                self.unreleased.remove(s, m);
-            }
+            self.make_candidates(start, n);
         }
-        self.release_free_space();
+        self.release_free_space(true);
     }
 
     /// Backs more pages with disk blocks: in the last segment if it has room,
@@ -817,6 +841,7 @@ impl Store {
         let last = self.segs.len() - 1;
         let (size, backed) = (self.segs[last].info.size, self.segs[last].info.backed);
         let bytes = step.max(need).min(size - backed);
+        self.grew = true;
         if step < HUGE {
             return self.back(last, bytes);
         }
@@ -937,13 +962,19 @@ impl Store {
         self.committed = meta;
         self.record_synced = true;
         self.withdraw_huge();
-        self.release_free_space();
+        let grew = std::mem::take(&mut self.grew);
+        self.release_free_space(grew);
         Ok(())
     }
 
     /// Writes the allocator state as it will be after the commit into freshly
     /// allocated pages. Returns its address, pages, length and checksum.
     fn write_state(&mut self, old: Option<(u64, u64)>) -> Result<(u64, u64, u64, u64)> {
+        // Pending extents come one per free: a removal from a dict frees every
+        // bucket page on its own, and listed so the state of that commit took
+        // 16 bytes per page (1 MiB for a 10 M-entry dict). Sorted and merged
+        // they are a few runs.
+        merge_adjacent(&mut self.pending);
         loop {
             // One extent and one segment of slack: allocating may split or add one.
             let extents = self.free.extent_count() + self.pending.len() + 2;
@@ -1172,6 +1203,19 @@ impl Store {
         v.extend((0..self.segs.len()).map(|i| seg_path(&self.dir, i)));
         v
     }
+}
+
+/// Sorts page extents (disjoint) by address and merges the adjacent ones.
+fn merge_adjacent(extents: &mut Vec<(u64, u64)>) {
+    extents.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(extents.len());
+    for &(start, n) in extents.iter() {
+        match merged.last_mut() {
+            Some((a, m)) if *a + *m * PAGE == start => *m += n,
+            _ => merged.push((start, n)),
+        }
+    }
+    *extents = merged;
 }
 
 fn describe(kind: Kind, size: u32, align: u32) -> String {

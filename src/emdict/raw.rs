@@ -1543,11 +1543,15 @@ impl RawDict {
                 break;
             }
             // A bucket of k pages moves only if k free pages lie below it.
-            if self.store.is_writable(addr, PAGE) || self.store.first_free_run(k as u64).is_none_or(|f| f > addr) {
+            let moved = if self.store.is_writable(addr, PAGE) {
+                self.move_fresh(idx)
+            } else if self.store.first_free_run(k as u64).is_none_or(|f| f > addr) {
                 continue;
-            }
-            match self.make_writable(idx) {
-                Ok(_) => budget -= 1,
+            } else {
+                self.make_writable(idx).map(|_| true)
+            };
+            match moved.map(u64::from) {
+                Ok(n) => budget -= n,
                 // A damaged page stays where it is, for `check()` to report.
                 Err(Error::Corrupted { .. }) => {}
                 // Only saves space: a full disk stops it, the commit goes on.
@@ -1556,6 +1560,40 @@ impl RawDict {
             }
         }
         Ok(())
+    }
+
+    /// Moves the bucket at directory index `idx`, allocated in this
+    /// transaction, down into the lowest free run of its pages, if one lies
+    /// below it: the pages a transaction frees again (a merge's buddy after
+    /// its copy) lie between its copies, and only moving the copies above
+    /// them into them lets the commit release that space at the end of the
+    /// store. Its own pages: no checksum to verify (it is set at the
+    /// commit), and the old pages are free at once (§6.1). Returns whether
+    /// it moved (a bucket with an overflow page stays).
+    fn move_fresh(&mut self, idx: usize) -> Result<bool> {
+        let (e, _, start, count) = self.span(idx)?;
+        let (old, k) = (base(e), pages_in(e));
+        let below = self.store.first_free_run(k as u64).is_some_and(|f| f < old);
+        if !below || !self.store.is_writable(old, k * PAGE) {
+            return Ok(false);
+        }
+        for j in 0..k {
+            if self.bucket(old + (j * PAGE) as u64)?.next().is_some() {
+                return Ok(false);
+            }
+        }
+        let fresh = self.store.alloc_pages(k as u64)?;
+        if let Err(err) = self.store.copy(old, fresh, k * PAGE) {
+            self.store.free_pages(fresh, k as u64)?;
+            return Err(err);
+        }
+        self.store.free_pages(old, k as u64)?;
+        for j in 0..k {
+            self.touched.remove(&(old + (j * PAGE) as u64));
+            self.touched.insert(fresh + (j * PAGE) as u64);
+        }
+        self.dir.set_range(start, count, entry(fresh, k));
+        Ok(true)
     }
 
     /// Walks every bucket and object, verifying structure and checksums, then
