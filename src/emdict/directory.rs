@@ -186,6 +186,12 @@ impl Directory {
                     let what = format!("directory page {p} names a bucket {a:#x} (not a page address | pages - 1)");
                     return Err(Error::corrupted(store.dir(), what));
                 }
+                // Every page of the bucket lies in the store: the address of
+                // page j (base + j·4096) is then computed without overflow.
+                if store.read(base(a), pages_in(a) * PAGE).is_err() {
+                    let what = format!("directory page {p} names a bucket {a:#x} whose pages lie outside the store");
+                    return Err(Error::corrupted(store.dir(), what));
+                }
                 dir.entries.push(a);
             }
             dir.pages.push(addr);
