@@ -545,7 +545,21 @@ impl RawDict {
             return Err(corrupt_bucket(&self.store, base(e), what));
         }
         let count = 1usize << (self.dir.depth - depth);
-        Ok((e, depth, idx & !(count - 1), count))
+        let start = idx & !(count - 1);
+        // The entries naming a bucket are one aligned run: a depth that
+        // claims a run other than its own (a damaged or forged header)
+        // would have a copy or merge rewrite part of its run only, leaving
+        // the rest naming freed pages. Four loads of the entries in memory.
+        let entries = &self.dir.entries;
+        if entries[start] != e
+            || entries[start + count - 1] != e
+            || (start > 0 && entries[start - 1] == e)
+            || entries.get(start + count) == Some(&e)
+        {
+            let what = format!("local depth {depth} does not match its directory entries");
+            return Err(corrupt_bucket(&self.store, base(e), what));
+        }
+        Ok((e, depth, start, count))
     }
 
     /// Makes every page of the bucket at directory index `idx` writable,

@@ -813,3 +813,78 @@ fn a_format_2_dict_opens_reads_and_is_upgraded() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A bucket page whose header claims one level more depth than the
+/// directory gives it (forged, under a valid checksum) spans half of its
+/// directory range. Its copy-on-write then named the copy from that half
+/// only and freed the old pages while the other half still named them: a
+/// flush made them free, new buckets took them, and a write through the
+/// other half went in place into another bucket's page (or a merge with
+/// the "buddy", the bucket itself, rewrote every entry twice). A bucket
+/// whose depth does not match its directory range is `Corrupted`: writes
+/// to it fail, every other bucket's entries stay intact through inserts,
+/// flushes and removals, and `check()` reports the damage.
+#[test]
+fn a_bucket_whose_header_claims_a_deeper_depth_is_corrupted_not_half_copied() {
+    use super::bucket::PAGE;
+    use std::os::unix::fs::FileExt;
+    let dir = temp_dir("self-buddy");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut n = 0u64;
+    let find = |raw: &super::raw::RawDict| {
+        let depth = raw.dir.depth;
+        raw.dir.entries.iter().copied().find(|&e| (1..depth).contains(&raw.bucket(base(e)).unwrap().depth()))
+    };
+    while find(raw_mut(&mut d)).is_none() {
+        assert!(n < 200_000, "no bucket shallower than the directory");
+        for k in n..n + 4000 {
+            d.insert(k, k).unwrap();
+        }
+        n += 4000;
+    }
+    d.close().unwrap();
+    let mut d: EmDict<u64, u64> = EmDict::open_read_only(&dir).unwrap();
+    let raw = raw_mut(&mut d);
+    let victim = find(raw).expect("close keeps the depths");
+    let index = |raw: &super::raw::RawDict, k: u64| {
+        (raw.hash(&postcard::to_allocvec(&k).unwrap()) >> (64 - raw.dir.depth)) as usize
+    };
+    let (mine, others): (Vec<u64>, Vec<u64>) = (0..n).partition(|&k| raw.dir.entries[index(raw, k)] == victim);
+    let depth = raw.bucket(base(victim)).unwrap().depth();
+    drop(d);
+    // The depth byte of the bucket's first page, and the page's checksum as a forger would.
+    let addr = base(victim);
+    let (seg, off) = ((addr >> 40) as usize, addr & ((1 << 40) - 1));
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(dir.join(format!("seg.{seg:06}"))).unwrap();
+    let mut page = vec![0u8; PAGE];
+    file.read_exact_at(&mut page, off).unwrap();
+    page[8] = depth as u8 + 1;
+    let sum = xxhash_rust::xxh3::xxh3_64(&page[8..]);
+    page[..8].copy_from_slice(&sum.to_le_bytes());
+    file.write_all_at(&page, off).unwrap();
+    drop(file);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let removed = |r: crate::Result<Option<u64>>, k: u64| match r {
+        Ok(v) => assert!(v.is_none() || v == Some(k), "key {k}: {v:?}"),
+        Err(crate::Error::Corrupted { .. }) => {}
+        Err(e) => panic!("key {k}: {e}"),
+    };
+    removed(d.remove(&mine[0]), mine[0]);
+    let _ = d.flush();
+    for k in n..n + 20_000 {
+        let _ = d.insert(k, k);
+    }
+    for &k in &mine[1..] {
+        removed(d.remove(&k), k);
+    }
+    for &k in &mine {
+        let _ = d.insert(k, k);
+    }
+    let _ = d.flush();
+    for &k in &others {
+        assert_eq!(d.get(&k).unwrap(), Some(k), "key {k} of another bucket");
+    }
+    assert!(matches!(d.check(), Err(crate::Error::Corrupted { .. })));
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
