@@ -1537,7 +1537,8 @@ impl RawDict {
             return Ok(());
         }
         let mut budget = if all { u64::MAX } else { self.store.pages_allocated_since_commit().max(1024) };
-        for (e, idx) in self.dir.buckets_from_the_top() {
+        let heads = self.dir.buckets_from_the_top();
+        for &(e, idx) in &heads {
             let (addr, k) = (base(e), pages_in(e));
             if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
                 break;
@@ -1555,11 +1556,51 @@ impl RawDict {
                 // A damaged page stays where it is, for `check()` to report.
                 Err(Error::Corrupted { .. }) => {}
                 // Only saves space: a full disk stops it, the commit goes on.
+                Err(Error::Full { .. } | Error::Io { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        // Free runs shorter than every bucket above them (a bucket that grew
+        // a page at a time left its old, shorter extent behind) take no
+        // bucket first fit: from the bottom up, the buckets of this
+        // transaction slide down over the free run right below them, and the
+        // runs merge as they rise until they join the tail.
+        for &(_, idx) in heads.iter().rev() {
+            if budget == 0 {
+                break;
+            }
+            if self.store.lowest_free_page().is_none_or(|f| f > base(self.dir.entries[idx])) {
+                continue;
+            }
+            match self.slide_fresh(idx).map(u64::from) {
+                Ok(n) => budget -= n,
+                Err(Error::Corrupted { .. }) => {}
                 Err(Error::Full { .. } | Error::Io { .. }) => break,
                 Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Slides the bucket at directory index `idx`, if this transaction made
+    /// its pages, down over the free run that ends where it begins
+    /// ([`Store::slide_down`]). Its overflow pages, if any, stay where they
+    /// are (the links point at them, nothing points back). Returns whether
+    /// it moved.
+    fn slide_fresh(&mut self, idx: usize) -> Result<bool> {
+        let (e, _, start, count) = self.span(idx)?;
+        let (old, k) = (base(e), pages_in(e));
+        let Some(new) = self.store.slide_down(old, k as u64)? else {
+            return Ok(false);
+        };
+        for j in 0..k {
+            self.touched.remove(&(old + (j * PAGE) as u64));
+        }
+        for j in 0..k {
+            self.touched.insert(new + (j * PAGE) as u64);
+        }
+        self.dir.set_range(start, count, entry(new, k));
+        Ok(true)
     }
 
     /// Moves the bucket at directory index `idx`, allocated in this
