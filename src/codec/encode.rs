@@ -27,8 +27,9 @@ pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> 
     value.serialize(&mut Out(buf, 0))
 }
 
-/// The bytes a small encoding is built in.
-pub(crate) const STACK: usize = 64;
+/// The bytes a small encoding is built in: enough for a 64-byte key or
+/// value with its length (a longer one costs a heap allocation per lookup).
+pub(crate) const STACK: usize = 128;
 
 /// A fixed buffer of [`STACK`] bytes (small: encodings are returned and
 /// moved by value).
