@@ -813,3 +813,59 @@ fn a_format_2_dict_opens_reads_and_is_upgraded() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The integer-key lookup (`get` and `contains_key` of a key that is one
+/// varint) reads a packed page with the checks its one-compare header test
+/// leaves out: a damaged packed page gives values, `None` or `Corrupted`,
+/// never a panic, whatever bytes of its header, tags and slots are
+/// overwritten; a header that fails the test takes the general lookup,
+/// which names the damage.
+#[test]
+fn integer_lookups_in_damaged_packed_pages_give_errors_not_panics() {
+    use super::bucket::{Bucket, PAGE};
+    let mut rng = Rng(seed("integer_lookups_in_damaged_packed_pages"));
+    let dir = temp_dir("damaged-packed");
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    // Large values, so that every page is packed (see the test above).
+    let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    d.extend((0..3000u64).map(|i| (key(i), key(i).rotate_left(17) | 1 << 63))).unwrap();
+    let addr = base(raw_mut(&mut d).dir.entries[0]);
+    let page: [u8; PAGE] = raw_mut(&mut d).store.read(addr, PAGE).unwrap().try_into().unwrap();
+    assert!(Bucket::lone_packed(&page).is_some(), "a packed page to damage");
+    let lookups = |d: &EmDict<u64, u64>| {
+        for i in 0..3100u64 {
+            match d.get(&key(i)) {
+                Ok(_) | Err(crate::Error::Corrupted { .. }) => {}
+                Err(e) => panic!("key {i}: {e}"),
+            }
+            let _ = d.contains_key(&key(i));
+        }
+    };
+    for _ in 0..300 {
+        let mut bad = page;
+        for _ in 0..1 + rng.below(8) {
+            // Mostly the header and tags, where the lookup's decisions are.
+            let at = if rng.below(2) == 0 { 8 + rng.below(16 + 240) } else { 8 + rng.below(PAGE as u64 - 8) };
+            bad[at as usize] = rng.next() as u8;
+        }
+        raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&bad);
+        lookups(&d);
+    }
+    // Every tag set and no empty slot: the probe still ends.
+    let mut full = page;
+    full[24..24 + 239].fill(0x5a);
+    raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&full);
+    lookups(&d);
+    // A count past the capacity fails the header test; the general lookup reports it.
+    let mut over = page;
+    over[10..12].copy_from_slice(&239u16.to_le_bytes());
+    over[12..14].copy_from_slice(&(239u16 * 16).to_le_bytes());
+    raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&over);
+    let in_page = (0..3000u64).find(|&i| d.get(&key(i)).is_err()).expect("a key of the damaged page");
+    let err = d.get(&key(in_page)).unwrap_err().to_string();
+    assert!(err.contains("hashed bucket header claims 239 slots"), "{err}");
+    raw_mut(&mut d).store.write(addr, PAGE).unwrap().copy_from_slice(&page);
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
