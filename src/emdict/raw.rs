@@ -1537,7 +1537,8 @@ impl RawDict {
             return Ok(());
         }
         let mut budget = if all { u64::MAX } else { self.store.pages_allocated_since_commit().max(1024) };
-        let heads = self.dir.buckets_from_the_top();
+        let mut heads = self.dir.buckets_from_the_top();
+        let before = budget;
         for &(e, idx) in &heads {
             let (addr, k) = (base(e), pages_in(e));
             if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
@@ -1564,7 +1565,12 @@ impl RawDict {
         // a page at a time left its old, shorter extent behind) take no
         // bucket first fit: from the bottom up, the buckets of this
         // transaction slide down over the free run right below them, and the
-        // runs merge as they rise until they join the tail.
+        // runs merge as they rise until they join the tail. In the order of
+        // where the buckets are now: a run left below a bucket that the
+        // pass above moved down would stay there.
+        if budget != before {
+            heads = self.dir.buckets_from_the_top();
+        }
         for &(_, idx) in heads.iter().rev() {
             if budget == 0 {
                 break;
