@@ -508,7 +508,7 @@ fn forge_directory_entry(dir: &Path, i: usize, forge: impl Fn(u64) -> u64) {
 }
 
 /// A forged page count in a directory entry (under valid checksums): more
-/// pages than a bucket may have is `Corrupted` at open; a count that is
+/// pages than a bucket may have (8) is `Corrupted` at open; a count that is
 /// allowed but wrong (a one-page bucket said to have four, the other three
 /// pages whatever follows it) gives values or errors on every read and
 /// write, never a panic, and `check()` reports it.
@@ -520,7 +520,7 @@ fn a_forged_bucket_page_count_is_an_error_not_a_panic() {
     // One bucket of one page, then more buckets beside it.
     d.extend((0..100u64).map(|k| (k, !k))).unwrap();
     d.close().unwrap();
-    let forged = [|e: u64| e | 7, |e: u64| e | 0xfff, |e: u64| e | 3, |e: u64| (e & !0xfff) + 0x800];
+    let forged = [|e: u64| e | 8, |e: u64| e | 0xfff, |e: u64| e | 3, |e: u64| (e & !0xfff) + 0x800];
     for (case, forge) in forged.into_iter().enumerate() {
         let _ = fs::remove_dir_all(&dir);
         common::copy_dir(&healthy, &dir);
