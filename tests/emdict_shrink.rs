@@ -154,6 +154,10 @@ fn removing_half_of_a_bulk_load_does_not_grow_the_disk() {
     d.flush().unwrap();
     let removed = common::disk_usage(&dir);
     println!("{n} entries: {loaded} bytes after load, {removed} after removing half");
-    assert!(removed <= loaded, "{loaded} bytes after load, {removed} after removing half, seed {seed:#x}");
+    // Give or take a free run below the release threshold (64 KiB) and the
+    // file system's own blocks (ext4's extent tree grows with the holes the
+    // release punches): without this a page or three over, a third of runs.
+    let noise = 64 << 10;
+    assert!(removed <= loaded + noise, "{loaded} bytes after load, {removed} after removing half, seed {seed:#x}");
     d.check().unwrap();
 }
