@@ -508,7 +508,7 @@ fn forge_directory_entry(dir: &Path, i: usize, forge: impl Fn(u64) -> u64) {
 }
 
 /// A forged page count in a directory entry (under valid checksums): more
-/// pages than a bucket may have, or pages outside the store (or past the
+/// pages than a bucket may have (8), or pages outside the store (or past the
 /// end of the address space, whose addresses overflowed: a panic in
 /// `page_of`), is `Corrupted` at open; a count that is
 /// allowed but wrong (a one-page bucket said to have four, the other three
@@ -523,14 +523,14 @@ fn a_forged_bucket_page_count_is_an_error_not_a_panic() {
     d.extend((0..100u64).map(|k| (k, !k))).unwrap();
     d.close().unwrap();
     let forged = [
-        |e: u64| e | 7,
+        |e: u64| e | 8,
         |e: u64| e | 0xfff,
         |e: u64| e | 3,
         |e: u64| (e & !0xfff) + 0x800,
-        // Four pages at the top of the address space: its pages' addresses overflow.
-        |_: u64| u64::MAX & !0xffc,
-        // Four pages of which the last lie past the end of the store.
-        |e: u64| (e & !0xfff) + (1 << 39) - 0x2000 + 3,
+        // Eight pages at the top of the address space: its pages' addresses overflow.
+        |_: u64| u64::MAX & !0xff8,
+        // Eight pages of which the last lie past the end of the store.
+        |e: u64| (e & !0xfff) + (1 << 39) - 0x2000 + 7,
     ];
     for (case, forge) in forged.into_iter().enumerate() {
         let _ = fs::remove_dir_all(&dir);

@@ -277,6 +277,14 @@ impl PageSet {
 }
 
 impl FreeExtents {
+    /// Takes the whole free extent that starts at `start`, if there is one;
+    /// returns its pages.
+    pub(crate) fn take_extent(&mut self, start: u64) -> Option<u64> {
+        let n = *self.by_addr.get(&start)?;
+        self.remove(start, n);
+        Some(n)
+    }
+
     /// The free extent holding the page at `page`, as `(start, pages)`.
     pub(crate) fn extent_of(&self, page: u64) -> Option<(u64, u64)> {
         let (&a, &n) = self.by_addr.range(..=page).next_back()?;

@@ -651,6 +651,36 @@ impl Store {
         Ok(start)
     }
 
+    /// Moves the `n` pages at `start`, all allocated since the last commit,
+    /// down over the free extent that ends where they begin, if there is one
+    /// (its pages are reserved again first if they may have been released):
+    /// the data moves (`memmove`), and as many pages as the extent had
+    /// become free behind the moved ones. Returns the new address, or `None`
+    /// if the page below is not free. A compaction step for space that
+    /// first fit cannot fill (free runs shorter than any object above them).
+    pub(crate) fn slide_down(&mut self, start: u64, n: u64) -> Result<Option<u64>> {
+        self.writable()?;
+        let (seg, off) = split(start);
+        if off == 0 || !self.is_writable(start, (n * PAGE) as usize) {
+            return Ok(None);
+        }
+        let Some((hole, m)) = self.free.extent_of(start - PAGE) else {
+            return Ok(None);
+        };
+        self.reserve_released(hole, m)?;
+        self.free.take_extent(hole).ok_or_else(|| Error::corrupted(&self.dir, "a free extent vanished"))?;
+        self.unreleased.remove(hole, m);
+        self.mark_dirty(hole, m);
+        let to = split(hole).1 as usize;
+        let s = &mut self.segs[seg];
+        s.written = true;
+        let bytes = s.map.bytes_mut().expect("a read-write store maps segments writable");
+        bytes.copy_within(off as usize..(off + n * PAGE) as usize, to);
+        self.changed = true;
+        self.make_free(hole + n * PAGE, m)?;
+        Ok(Some(hole))
+    }
+
     /// Frees `n` pages at `start`. Pages the committed state reaches stay
     /// unusable until the next commit.
     pub(crate) fn free_pages(&mut self, start: u64, n: u64) -> Result<()> {

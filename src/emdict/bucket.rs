@@ -93,7 +93,7 @@ pub(crate) fn home(h: u64, cap: usize) -> usize {
 }
 
 /// The most pages of one bucket (`docs/DESIGN.md`, "EmDict pages", Elastic buckets).
-pub(crate) const K_MAX: usize = 4;
+pub(crate) const K_MAX: usize = 8;
 
 /// The page of a bucket of `k` pages that hash `h` selects, and the hash as
 /// that page sees it: with `x` = bits 8..32 of `h`, the page is
@@ -581,7 +581,7 @@ impl<'a> Bucket<'a> {
 
     /// Whether an entry of `size` can have a slot of this hashed page.
     #[inline]
-    fn fits_slot(&self, size: &EntrySize) -> bool {
+    pub(crate) fn fits_slot(&self, size: &EntrySize) -> bool {
         if self.packed {
             size.packable
         } else {
@@ -998,20 +998,7 @@ impl<'a> BucketMut<'a> {
     pub(crate) fn append_inline(&mut self, h: u64, key: &[u8], value: &[u8]) -> Result<(), String> {
         let w = self.width();
         if w != 0 {
-            let cap = capacity(w);
-            let (n, used) = (self.n(), self.used());
-            debug_assert!(n + 1 < cap);
-            let start = home(h, cap);
-            let mut i = start;
-            while self.page[HEADER + i] != 0 {
-                i = if i + 1 == cap { 0 } else { i + 1 };
-                if i == start {
-                    return Err(format!("no empty slot among {cap}, with {n} entries"));
-                }
-            }
-            self.page[HEADER + i] = tag_of(h);
-            self.set_counts(n + 1, used + w);
-            let start = PAGE - (i + 1) * w;
+            let start = self.claim_slot(h, w)?;
             let packed = self.packed();
             let out = &mut self.page[start..start + w];
             if packed {
@@ -1036,6 +1023,45 @@ impl<'a> BucketMut<'a> {
         put_varint(out, 0, key.len() as u64);
         out[vl..vl + key.len()].copy_from_slice(key);
         out[vl + key.len()..].copy_from_slice(value);
+        Ok(())
+    }
+
+    /// Takes the first empty slot of a hashed page of width `w` in the probe
+    /// of hash `h` for a new entry (its tag and the counts are set); returns
+    /// the offset of the slot's bytes. `Err` if there is none (damage: the
+    /// caller checked that the page has room).
+    #[inline]
+    fn claim_slot(&mut self, h: u64, w: usize) -> Result<usize, String> {
+        let cap = capacity(w);
+        let (n, used) = (self.n(), self.used());
+        debug_assert!(n + 1 < cap);
+        let start = home(h, cap);
+        let mut i = start;
+        while self.page[HEADER + i] != 0 {
+            i = if i + 1 == cap { 0 } else { i + 1 };
+            if i == start {
+                return Err(format!("no empty slot among {cap}, with {n} entries"));
+            }
+        }
+        self.page[HEADER + i] = tag_of(h);
+        self.set_counts(n + 1, used + w);
+        Ok(PAGE - (i + 1) * w)
+    }
+
+    /// Whether this is a packed page with room for another entry.
+    #[inline]
+    pub(crate) fn packed_room(&self) -> bool {
+        self.packed() && self.n() < max_load(capacity(PACKED_WIDTH))
+    }
+
+    /// Adds the entry of hash `h` whose key and value are the numbers `k` and
+    /// `v` to a packed page with room ([`packed_room`](Self::packed_room)):
+    /// [`append_inline`](Self::append_inline) without the varints.
+    #[inline]
+    pub(crate) fn append_words(&mut self, h: u64, k: u64, v: u64) -> Result<(), String> {
+        let start = self.claim_slot(h, PACKED_WIDTH)?;
+        self.page[start..start + 8].copy_from_slice(&k.to_le_bytes());
+        self.page[start + 8..start + 16].copy_from_slice(&v.to_le_bytes());
         Ok(())
     }
 

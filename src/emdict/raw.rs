@@ -66,6 +66,13 @@ struct Ent<'c> {
 /// variable-width entries or than paying fixed-width slots (a packed slot
 /// compares one word).
 fn choose_format(sizes: impl Iterator<Item = Size>) -> Format {
+    choose_format_for(sizes, 1)
+}
+
+/// [`choose_format`] for the pages of a bucket of `k` pages holding
+/// entries of `sizes` between them: one format for all (a hashed one when
+/// the entries fit `k` pages in it and it pays).
+fn choose_format_for(sizes: impl Iterator<Item = Size>, k: usize) -> Format {
     let (mut n, mut widest, mut variable, mut packable) = (0, 0, 0, true);
     for s in sizes {
         let Some(w) = slot_width(s.klen, s.vlen).filter(|_| s.inline) else {
@@ -78,7 +85,7 @@ fn choose_format(sizes: impl Iterator<Item = Size>) -> Format {
     }
     // A hashed page's entries each take their share of the page at the
     // maximum load: (PAGE - HEADER) / per_page bytes.
-    let fits = |f: Format| n > 0 && n <= f.per_page(0);
+    let fits = |f: Format| n > 0 && n <= f.per_page(0) * k;
     let within = |f: Format, bytes: usize| n * (PAGE - HEADER) * 20 <= bytes * 23 * f.per_page(0);
     let fixed = Format::Fixed(widest);
     let fixed_pays = fits(fixed) && within(fixed, variable);
@@ -126,30 +133,49 @@ fn by_page<'e, 'c>(ents: &[&'e Ent<'c>], k: usize) -> Vec<Vec<&'e Ent<'c>>> {
 }
 
 /// Whether `ents` and `extra` (the hash and size of an entry about to be
-/// inserted) fit a bucket of `k` pages with no page filled past `fill`,
-/// each page in the format its entries would get.
-fn layout_fits(ents: &[&Ent<'_>], k: usize, extra: Option<(u64, Size)>, fill: Fill) -> bool {
-    let mut sizes: Vec<Vec<Size>> = vec![Vec::new(); k];
-    for e in ents {
-        sizes[select(e.hash, k).0].push(e.size);
+/// inserted) fit a bucket of `k` pages with no page filled past `fill`, in
+/// the format the bucket's entries would get.
+fn layout_fits(ents: &[&Ent<'_>], k: usize, extra: Option<(u64, Size)>, fill: Fill, keep: Option<Format>) -> bool {
+    let sizes = ents.iter().map(|e| e.size).chain(extra.map(|(_, s)| s));
+    let format = keep.unwrap_or_else(|| choose_format_for(sizes, k));
+    // Per page: entries (a hashed format) or bytes (variable width).
+    let mut load = [0usize; K_MAX];
+    let hashes = ents.iter().map(|e| (e.hash, e.size)).chain(extra);
+    for (h, size) in hashes {
+        load[select(h, k).0] += if format == Format::Variable { footprint(size.len()) } else { 1 };
     }
-    if let Some((h, size)) = extra {
-        sizes[select(h, k).0].push(size);
-    }
-    sizes.iter().all(|s| s.is_empty() || fits_at(choose_format(s.iter().copied()), s.iter().copied(), fill))
+    let (num, den) = fill;
+    let room = match format {
+        Format::Variable => (PAGE - HEADER) * num,
+        hashed => hashed.per_page(0) * num,
+    };
+    load[..k].iter().all(|&l| l * den <= room)
 }
 
 /// The fewest pages (at most [`K_MAX`]) that hold `ents` and `extra` with
 /// no page filled past `fill`.
-fn pages_needed(ents: &[&Ent<'_>], extra: Option<(u64, Size)>, fill: Fill, most: usize) -> Option<usize> {
-    (1..=most).find(|&k| layout_fits(ents, k, extra, fill))
+fn pages_needed(
+    ents: &[&Ent<'_>],
+    extra: Option<(u64, Size)>,
+    fill: Fill,
+    keep: Option<Format>,
+    most: usize,
+) -> Option<usize> {
+    // Fewer pages than the entries fill on average cannot do (in a kept
+    // hashed format, a page holds `per_page` of them).
+    let n = ents.len() + usize::from(extra.is_some());
+    let per_page = keep.filter(|&f| f != Format::Variable).map_or(usize::MAX, |f| f.per_page(0));
+    let least = (n * fill.1).div_ceil(per_page.saturating_mul(fill.0)).max(1);
+    (least..=most).find(|&k| layout_fits(ents, k, extra, fill, keep))
 }
 
 /// The pages of a bucket made by a split or a reservation for `ents` (and
 /// `extra`), at most `most`: enough for [`SPLIT_FILL`], else for full
 /// pages, else `most` (some page then gets an overflow chain).
-fn pages_for_split(ents: &[&Ent<'_>], extra: Option<(u64, Size)>, most: usize) -> usize {
-    pages_needed(ents, extra, SPLIT_FILL, most).or_else(|| pages_needed(ents, extra, FULL, most)).unwrap_or(most)
+fn pages_for_split(ents: &[&Ent<'_>], extra: Option<(u64, Size)>, keep: Option<Format>, most: usize) -> usize {
+    pages_needed(ents, extra, SPLIT_FILL, keep, most)
+        .or_else(|| pages_needed(ents, extra, FULL, keep, most))
+        .unwrap_or(most)
 }
 
 /// What [`RawDict::lookup_varint`] found.
@@ -160,15 +186,62 @@ pub(crate) enum VarintLookup<'a> {
     Other(Option<Stored<'a>>),
 }
 
+/// An entry of a packed page: its hash, key and value.
+type Words = (u64, u64, u64);
+
+/// Whether packed entries `words` (and an entry of hash `extra`) fit a
+/// bucket of `k` packed pages with no page filled past `fill`:
+/// [`layout_fits`] for a packed bucket, counting only.
+fn words_fit(words: &[Words], k: usize, extra: Option<u64>, (num, den): Fill) -> bool {
+    let mut load = [0usize; K_MAX];
+    for h in words.iter().map(|w| w.0).chain(extra) {
+        load[select(h, k).0] += 1;
+    }
+    let room = Format::Packed.per_page(0) * num;
+    load[..k].iter().all(|&l| l * den <= room)
+}
+
+/// [`pages_for_split`] for a packed bucket; `None` if even `most` full
+/// pages do not hold them (the general path then chains).
+fn words_pages(words: &[Words], extra: Option<u64>, most: usize) -> Option<usize> {
+    let n = words.len() + usize::from(extra.is_some());
+    [SPLIT_FILL, FULL].into_iter().find_map(|fill| {
+        let least = (n * fill.1).div_ceil(Format::Packed.per_page(0) * fill.0).max(1);
+        (least..=most).find(|&k| words_fit(words, k, extra, fill))
+    })
+}
+
 /// An entry found by key: where it is and its stored form.
 pub(crate) struct Found<'a> {
     pub loc: Loc,
     pub stored: Stored<'a>,
 }
 
-/// The deepest directory that a reservation makes at once (2^26 buckets,
-/// 256 GiB of pages); a larger dict grows past it by splitting as usual.
+/// The deepest directory that a reservation makes at once (2^26 buckets of
+/// up to 8 pages, 2 TiB); a larger dict grows past it by splitting as usual.
 const MAX_RESERVE_DEPTH: u32 = 26;
+
+/// The share of a page's entries (`per_page`) a reservation plans for: a
+/// bucket gets pages for its expected entries at this fill. Random keys
+/// give some pages more than a page holds; their buckets then grow by a
+/// page (`docs/DESIGN.md`, "EmDict pages", Elastic buckets).
+const RESERVE_FILL: Fill = (19, 20);
+
+/// The buckets a reservation for `total` entries, `per_page` to a full
+/// page, makes: `2^d` buckets of depth `d` and `k` pages each (`k` at most
+/// `most`), with `total / 2^d` at most [`RESERVE_FILL`] of `k` pages,
+/// and the fewest pages so (the least depth among equals).
+fn reserve_plan(total: u64, per_page: u64, most: usize) -> (u32, usize) {
+    let room = (per_page.max(1) * RESERVE_FILL.0 as u64).div_ceil(RESERVE_FILL.1 as u64);
+    let mut best: Option<(u64, u32, usize)> = None;
+    for d in 0..=MAX_RESERVE_DEPTH {
+        let k = (total >> d).div_ceil(room).max(1);
+        if k <= most as u64 && best.is_none_or(|(pages, _, _)| k << d < pages) {
+            best = Some((k << d, d, k as usize));
+        }
+    }
+    best.map_or((MAX_RESERVE_DEPTH, most), |(_, d, k)| (d, k))
+}
 
 /// Two buddy buckets merge when their entries take at most this many bytes
 /// together (half of a page's room): a merged bucket is then at most half
@@ -562,20 +635,16 @@ impl RawDict {
         Ok((e, depth, start, count))
     }
 
-    /// Makes every page of the bucket at directory index `idx` writable,
-    /// copying committed pages; returns its directory entry.
+    /// Makes the bucket at directory index `idx` writable for a change to
+    /// the page that hash `h` selects: its `k` pages, and that page's chain,
+    /// copying what is committed (all of the bucket, if its pages are);
+    /// returns its directory entry. (Other chains of a bucket whose pages
+    /// are writable may stay committed: nothing writes them in place.)
     #[inline]
-    fn make_writable(&mut self, idx: usize) -> Result<u64> {
+    fn make_writable(&mut self, idx: usize, h: u64) -> Result<u64> {
         let e = self.dir.entries[idx];
-        let (first, k) = (base(e), pages_in(e));
-        if self.store.is_writable(first, k * PAGE) {
-            let mut lone = true;
-            for j in 0..k {
-                lone &= self.bucket(first + (j * PAGE) as u64)?.next().is_none();
-            }
-            if lone {
-                return Ok(e);
-            }
+        if self.store.is_writable(base(e), pages_in(e) * PAGE) && self.bucket(page_of(e, h).0)?.next().is_none() {
+            return Ok(e);
         }
         self.copy_bucket(idx)
     }
@@ -747,7 +816,7 @@ impl RawDict {
         }
         loop {
             let idx = self.index(h);
-            let e = self.make_writable(idx)?;
+            let e = self.make_writable(idx, h)?;
             let (mut addr, local) = page_of(e, h);
             loop {
                 let b = self.bucket(addr)?;
@@ -835,7 +904,13 @@ impl RawDict {
         let k = pages_in(e);
         let p = select(h, k).0;
         let chains = self.chains(e)?;
-        if chains[p].len() == 1 {
+        // A hashed page whose slots cannot take the entry (too narrow, or
+        // packed and the entry not packable) is rewritten in a format that
+        // can, if its entries and the new one then fit it; a page that is
+        // only full grows its bucket (a rewrite in a denser format would
+        // trade lookup speed for space the growth gives anyway).
+        let b = self.bucket(chains[p][0])?;
+        if chains[p].len() == 1 && b.is_hashed() && !b.fits_slot(&size) {
             let copies = self.copy_pages(&chains[p])?;
             let ents = self.entries_of(&copies, &chains[p])?;
             let sizes = ents.iter().map(|e| e.size).chain([size]);
@@ -851,11 +926,16 @@ impl RawDict {
         }
         let pages = chains.concat();
         let copies = self.copy_pages(&pages)?;
+        // The bucket's pages keep their format if it takes the new entry too.
+        let keep = self.common_format(&chains)?.filter(|_| !b.is_hashed() || b.fits_slot(&size));
+        if keep == Some(Format::Packed) && self.grow_packed(idx, h, depth, &chains, &copies, &pages)? {
+            return Ok(());
+        }
         let ents = self.entries_of(&copies, &pages)?;
         let refs: Vec<&Ent<'_>> = ents.iter().collect();
         let extra = Some((h, size));
-        if let Some(more) = (k + 1..=self.k_max()).find(|&m| layout_fits(&refs, m, extra, FULL)) {
-            let new = self.build(depth, more, &refs, extra)?;
+        if let Some(more) = (k + 1..=self.k_max()).find(|&m| layout_fits(&refs, m, extra, FULL, keep)) {
+            let new = self.build(depth, more, &refs, extra, keep)?;
             let (_, _, start, count) = self.span(idx)?;
             self.free_chains(&chains)?;
             self.dir.set_range(start, count, new);
@@ -869,7 +949,7 @@ impl RawDict {
             if depth == self.dir.depth {
                 self.dir.double();
             }
-            self.split(h, size, depth, &chains, &refs)
+            self.split(h, size, depth, &chains, &refs, keep)
         } else {
             let last = *chains[p].last().expect("a chain has a head");
             let page = self.new_page(depth, FLAG_OVERFLOW, Format::Variable)?;
@@ -878,22 +958,143 @@ impl RawDict {
         }
     }
 
+    /// [`grow`](Self::grow) for a bucket of packed pages (without chains,
+    /// `copies` of its `pages`) and a packable entry of hash `h`, the common
+    /// case of integer dicts, without the general path's per-entry
+    /// bookkeeping: a rebuild with more pages, or a split when the directory
+    /// may double. Returns `false`, having changed nothing, when the bucket
+    /// can do neither or a half would need more than full pages: the
+    /// general path then decides (a chain).
+    #[cold]
+    #[inline(never)]
+    fn grow_packed(
+        &mut self,
+        idx: usize,
+        h: u64,
+        depth: u32,
+        chains: &[Vec<u64>],
+        copies: &[Vec<u8>],
+        pages: &[u64],
+    ) -> Result<bool> {
+        let words = self.words_of(copies, pages)?;
+        let k = chains.len();
+        if let Some(more) = (k + 1..=self.k_max()).find(|&m| words_fit(&words, m, Some(h), FULL)) {
+            let new = self.build_packed(depth, more, &words)?;
+            let (_, _, start, count) = self.span(idx)?;
+            self.free_chains(chains)?;
+            self.dir.set_range(start, count, new);
+            return Ok(true);
+        }
+        let differs = words.iter().any(|w| w.0 != h);
+        let may_double =
+            self.dir.depth < MAX_DEPTH && (1u64 << (self.dir.depth + 1)) <= (8 * self.bucket_pages).max(1 << 12);
+        if !differs || depth >= 64 || (depth == self.dir.depth && !may_double) {
+            return Ok(false);
+        }
+        let bit = 63 - depth;
+        let high = |hash: u64| (hash >> bit) & 1 == 1;
+        let (hi, lo): (Vec<Words>, Vec<Words>) = words.iter().partition(|w| high(w.0));
+        let most = self.k_max();
+        let (Some(lo_k), Some(hi_k)) =
+            (words_pages(&lo, (!high(h)).then_some(h), most), words_pages(&hi, high(h).then_some(h), most))
+        else {
+            return Ok(false);
+        };
+        if depth == self.dir.depth {
+            self.dir.double();
+        }
+        let (_, _, start, count) = self.span(self.index(h))?;
+        let lo_e = self.build_packed(depth + 1, lo_k, &lo)?;
+        let hi_e = match self.build_packed(depth + 1, hi_k, &hi) {
+            Ok(e) => e,
+            Err(err) => {
+                let made = self.chains(lo_e)?;
+                self.free_chains(&made)?;
+                return Err(err);
+            }
+        };
+        self.free_chains(chains)?;
+        let half = count / 2;
+        self.dir.set_range(start, half, lo_e);
+        self.dir.set_range(start + half, half, hi_e);
+        Ok(true)
+    }
+
+    /// The entries of packed pages (`copies` of `pages`) as words, with hashes.
+    fn words_of(&self, copies: &[Vec<u8>], pages: &[u64]) -> Result<Vec<Words>> {
+        let mut words = Vec::with_capacity(copies.len() * Format::Packed.per_page(0));
+        for (copy, &p) in copies.iter().zip(pages) {
+            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+            let mut c = Cursor::START;
+            while let Some(i) = b.next_occupied(&mut c) {
+                match b.slot(i) {
+                    Ok(Stored::Packed { key, value }) => words.push((self.hash_varint(key), key, value)),
+                    Ok(_) => return Err(corrupt_bucket(&self.store, p, format!("slot {i} is not packed"))),
+                    Err(w) => return Err(corrupt_bucket(&self.store, p, w)),
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// A new bucket of local depth `depth` and `k` fresh packed pages holding
+    /// `words`, which fit them ([`words_fit`] with full pages). On a failure
+    /// (a full disk) the pages are freed and nothing else has changed.
+    fn build_packed(&mut self, depth: u32, k: usize, words: &[Words]) -> Result<u64> {
+        let first = self.store.alloc_pages(k as u64)?;
+        self.bucket_pages += k as u64;
+        for j in 0..k {
+            self.touched.insert(first + (j * PAGE) as u64);
+        }
+        let written = match self.store.write(first, k * PAGE) {
+            Ok(out) => {
+                for page in out.chunks_exact_mut(PAGE) {
+                    BucketMut::new(page).init(depth, 0, Format::Packed);
+                }
+                words.iter().try_for_each(|&(h, key, value)| {
+                    let (p, local) = select(h, k);
+                    let mut b = BucketMut::new(&mut out[p * PAGE..(p + 1) * PAGE]);
+                    if !b.packed_room() {
+                        return Err(format!("page {p} of a new bucket overflows"));
+                    }
+                    b.append_words(local, key, value)
+                })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(w) = written {
+            for j in 0..k {
+                self.free_page(first + (j * PAGE) as u64)?;
+            }
+            return Err(corrupt_bucket(&self.store, first, w));
+        }
+        Ok(entry(first, k))
+    }
+
     /// A new bucket of local depth `depth` and `k` contiguous fresh pages
-    /// holding `ents`, each page in the format that suits its entries and
-    /// `extra` (the hash and size of an entry about to be inserted, if it
-    /// goes there); a page whose entries do not fit gets an overflow chain.
+    /// holding `ents`, every page in the format that suits the bucket's
+    /// entries and `extra` (the hash and size of an entry about to be
+    /// inserted); a page whose entries do not fit gets an overflow chain.
     /// Returns its directory entry. On a failure (a full disk) the pages it
     /// made are freed and nothing else has changed.
-    fn build(&mut self, depth: u32, k: usize, ents: &[&Ent<'_>], extra: Option<(u64, Size)>) -> Result<u64> {
+    fn build(
+        &mut self,
+        depth: u32,
+        k: usize,
+        ents: &[&Ent<'_>],
+        extra: Option<(u64, Size)>,
+        keep: Option<Format>,
+    ) -> Result<u64> {
         let first = self.store.alloc_pages(k as u64)?;
         self.bucket_pages += k as u64;
         let mut chains: Vec<Vec<u64>> = (0..k).map(|j| vec![first + (j * PAGE) as u64]).collect();
         let groups = by_page(ents, k);
+        // One format for the bucket's pages: they hold entries alike.
+        let format =
+            keep.unwrap_or_else(|| choose_format_for(ents.iter().map(|e| e.size).chain(extra.map(|(_, s)| s)), k));
         let mut filled = Ok(());
-        for (j, (chain, group)) in chains.iter_mut().zip(&groups).enumerate() {
+        for (chain, group) in chains.iter_mut().zip(&groups) {
             self.touched.insert(chain[0]);
-            let extra = extra.filter(|&(h, _)| select(h, k).0 == j).map(|(_, s)| s);
-            let format = choose_format(group.iter().map(|e| e.size).chain(extra));
             filled = filled.and_then(|()| self.write_page(chain, depth, k, format, group.iter().copied()));
         }
         if let Err(err) = filled {
@@ -901,6 +1102,22 @@ impl RawDict {
             return Err(err);
         }
         Ok(entry(first, k))
+    }
+
+    /// The hashed format every page of `chains` (the pages of one or more
+    /// buckets) has, if they have one and no page has a chain (an overflow
+    /// page may hold entries of any size): pages rebuilt from them keep it
+    /// (a variable-width format is chosen again from the entries).
+    fn common_format(&self, chains: &[Vec<u64>]) -> Result<Option<Format>> {
+        let mut common = None;
+        for chain in chains {
+            let f = self.bucket(chain[0])?.format();
+            if chain.len() > 1 || f == Format::Variable || common.is_some_and(|c| c != f) {
+                return Ok(None);
+            }
+            common = Some(f);
+        }
+        Ok(common)
     }
 
     /// Frees every page of `chains` (the pages of a bucket that is no more).
@@ -948,25 +1165,21 @@ impl RawDict {
         Ok(bytes.div_ceil(entries.max(1)).max(1))
     }
 
-    /// Makes the buckets that `total` entries, `per_page` to a full page, need:
-    /// `2^d` of depth `d`, the least depth at which one-page buckets would be
-    /// at most 90% full on average (random keys then overflow a few buckets,
-    /// which split as usual), at most [`MAX_RESERVE_DEPTH`]. Nothing is done
-    /// if the dict has that many bucket pages already; otherwise every
-    /// shallower bucket is split to depth `d` in one pass, and an empty dict
-    /// gets `2^d` empty buckets at once, their pages contiguous in hash order,
-    /// in `format`. A bucket split fails
-    /// without changing it (a full disk); the buckets split before it stay
-    /// split (a valid state).
+    /// Makes the buckets that `total` entries, `per_page` to a full page, need
+    /// (see [`reserve_plan`]): `2^d` of depth `d` and `k` pages each. Nothing
+    /// is done if the dict has that many bucket pages already; otherwise
+    /// every bucket of less depth or fewer pages is rebuilt so in one pass
+    /// (split to depth `d`, each part with at least `k` pages), and an empty
+    /// dict gets `2^d` empty buckets at once, their pages contiguous in hash
+    /// order, in `format`. A bucket's rebuild fails without changing it (a
+    /// full disk); the buckets rebuilt before it stay so (a valid state).
     fn reserve_for(&mut self, total: u64, per_page: usize, format: Format) -> Result<()> {
-        let per_page = per_page.max(1) as u64;
-        let buckets = total.saturating_mul(10).div_ceil(per_page * 9);
-        let depth = buckets.next_power_of_two().trailing_zeros().min(MAX_RESERVE_DEPTH);
-        if depth == 0 || self.bucket_pages >= 1 << depth {
+        let (depth, k) = reserve_plan(total, per_page as u64, self.k_max());
+        if (depth == 0 && k == 1) || self.bucket_pages >= (k as u64) << depth {
             return Ok(());
         }
         if self.dir.entries.is_empty() {
-            return self.fresh_buckets(depth, format);
+            return self.fresh_buckets(depth, k, format);
         }
         let before = self.dir.depth;
         while self.dir.depth < depth {
@@ -974,15 +1187,15 @@ impl RawDict {
         }
         let mut idx = 0;
         while idx < self.dir.entries.len() {
-            let (_, d, _, count) = self.span(idx)?;
-            if d < depth
-                && let Err(e) = self.split_to(idx, depth)
+            let (e, d, _, count) = self.span(idx)?;
+            if (d < depth || pages_in(e) < k)
+                && let Err(err) = self.split_to(idx, depth.max(d), k)
             {
                 // A failed reservation (a full disk) keeps the buckets it split,
                 // but not a directory deeper than they need: up to 2^26
                 // entries, kept in memory and written by every later commit.
                 self.shrink_directory(before)?;
-                return Err(e);
+                return Err(err);
             }
             idx += count;
         }
@@ -1002,16 +1215,16 @@ impl RawDict {
         Ok(())
     }
 
-    /// Makes the first buckets of an empty dict: `2^depth` empty ones, in
-    /// runs of contiguous pages.
+    /// Makes the first buckets of an empty dict: `2^depth` empty ones of `k`
+    /// pages each, in runs of contiguous pages.
     #[cold]
-    fn fresh_buckets(&mut self, depth: u32, format: Format) -> Result<()> {
-        const RUN: u64 = 1 << 14;
-        let count = 1u64 << depth;
+    fn fresh_buckets(&mut self, depth: u32, k: usize, format: Format) -> Result<()> {
+        let run = (1u64 << 14) / k as u64 * k as u64;
+        let count = (k as u64) << depth;
         let mut runs: Vec<(u64, u64)> = Vec::new();
         let mut made = 0;
         while made < count {
-            let n = RUN.min(count - made);
+            let n = run.min(count - made);
             match self.store.alloc_pages(n) {
                 Ok(a) => runs.push((a, n)),
                 Err(e) => {
@@ -1023,13 +1236,15 @@ impl RawDict {
             }
             made += n;
         }
-        let mut entries = Vec::with_capacity(count as usize);
+        let mut entries = Vec::with_capacity(1 << depth);
         for (start, n) in runs {
             for p in 0..n {
                 let addr = start + p * PAGE as u64;
                 BucketMut::new(self.store.write(addr, PAGE)?).init(depth, 0, format);
                 self.touched.insert(addr);
-                entries.push(addr);
+                if p % k as u64 == 0 {
+                    entries.push(entry(addr, k));
+                }
             }
         }
         self.bucket_pages += count;
@@ -1038,26 +1253,29 @@ impl RawDict {
     }
 
     /// Splits the bucket at directory index `idx` into `2^(depth - d)`
-    /// buckets of depth `depth` (its own depth `d` is less, and `depth` at
-    /// most the directory's), in one pass over its entries: new buckets are
-    /// built (each with the pages [`pages_for_split`] gives it), then the old
-    /// pages freed.
+    /// buckets of depth `depth` (its own depth `d` is at most that, and
+    /// `depth` at most the directory's; at `d` the bucket is rebuilt), in one
+    /// pass over its entries: new buckets are built (each with the pages
+    /// [`pages_for_split`] gives it, and at least `k`), then the old pages
+    /// freed.
     #[cold]
-    fn split_to(&mut self, idx: usize, depth: u32) -> Result<()> {
+    fn split_to(&mut self, idx: usize, depth: u32, k: usize) -> Result<()> {
         let (e, d, start, count) = self.span(idx)?;
         let chains = self.chains(e)?;
+        let keep = self.common_format(&chains)?;
         let pages = chains.concat();
         let copies = self.copy_pages(&pages)?;
         let ents = self.entries_of(&copies, &pages)?;
         let parts = 1usize << (depth - d);
-        let part_of = |h: u64| ((h << d) >> (64 - (depth - d))) as usize;
+        let part_of = |h: u64| (h << d).checked_shr(64 - (depth - d)).unwrap_or(0) as usize;
         let mut groups: Vec<Vec<&Ent<'_>>> = (0..parts).map(|_| Vec::new()).collect();
         for e in &ents {
             groups[part_of(e.hash)].push(e);
         }
         let mut made: Vec<u64> = Vec::with_capacity(parts);
         for group in &groups {
-            match self.build(depth, pages_for_split(group, None, self.k_max()), group, None) {
+            let pages = pages_for_split(group, None, keep, self.k_max()).max(k);
+            match self.build(depth, pages, group, None, keep) {
                 Ok(b) => made.push(b),
                 Err(err) => {
                     for b in made {
@@ -1101,17 +1319,18 @@ impl RawDict {
 
     /// The entries of copied pages, with their hashes.
     fn entries_of<'c>(&self, copies: &'c [Vec<u8>], pages: &[u64]) -> Result<Vec<Ent<'c>>> {
-        let mut ents = Vec::new();
+        let count = copies.iter().map(|c| Bucket::new(c).map_or(0, |b| b.len())).sum();
+        let mut ents = Vec::with_capacity(count);
         for (copy, &p) in copies.iter().zip(pages) {
             let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
             let mut c = Cursor::START;
             while let Some(e) = b.next_entry(&mut c) {
                 let stored = e.map_err(|w| corrupt_bucket(&self.store, p, w))?.stored;
-                let key = match stored {
-                    Stored::Inline { key, .. } => Some(key),
-                    _ => None,
+                let (key, hash) = match stored {
+                    Stored::Inline { key, .. } => (Some(key), self.hash(key)),
+                    Stored::Packed { key, .. } => (None, self.hash_varint(key)),
+                    Stored::OutOfLine { .. } => (None, self.hash(&self.key_of(&stored)?)),
                 };
-                let hash = self.hash(&self.key_of(&stored)?);
                 ents.push(Ent { hash, key, stored, size: Size::of(&stored) });
             }
         }
@@ -1129,7 +1348,21 @@ impl RawDict {
         format: Format,
         ents: impl IntoIterator<Item = &'e Ent<'c>>,
     ) -> Result<()> {
-        BucketMut::new(self.store.write(chain[0], PAGE)?).init(depth, 0, format);
+        let head = chain[0];
+        let mut ents = ents.into_iter().peekable();
+        let mut out = BucketMut::new(self.store.write(head, PAGE)?);
+        out.init(depth, 0, format);
+        // The common case, without a lookup of the page per entry: packed
+        // entries into the packed page while it has room.
+        while let Some(&&Ent { hash, stored: Stored::Packed { key, value }, .. }) = ents.peek() {
+            if !out.packed_room() {
+                break;
+            }
+            if let Err(w) = out.append_words(select(hash, k).1, key, value) {
+                return Err(corrupt_bucket(&self.store, head, w));
+            }
+            ents.next();
+        }
         for e in ents {
             self.push(chain, depth, k, e)?;
         }
@@ -1155,15 +1388,25 @@ impl RawDict {
     /// entries (and the new entry of hash `h` and `size`, if it goes
     /// there). The old pages are freed once both are built; a failure (a
     /// full disk) frees what was built and changes nothing.
-    fn split(&mut self, h: u64, size: Size, depth: u32, chains: &[Vec<u64>], ents: &[&Ent<'_>]) -> Result<()> {
+    fn split(
+        &mut self,
+        h: u64,
+        size: Size,
+        depth: u32,
+        chains: &[Vec<u64>],
+        ents: &[&Ent<'_>],
+        keep: Option<Format>,
+    ) -> Result<()> {
         let (_, _, start, count) = self.span(self.index(h))?;
         let bit = 63 - depth;
         let high = |hash: u64| (hash >> bit) & 1 == 1;
         let (hi_ents, lo_ents): (Vec<&Ent<'_>>, Vec<&Ent<'_>>) = ents.iter().partition(|e| high(e.hash));
         let extra = |side_high: bool| (high(h) == side_high).then_some((h, size));
         let most = self.k_max();
-        let lo = self.build(depth + 1, pages_for_split(&lo_ents, extra(false), most), &lo_ents, extra(false))?;
-        let hi = match self.build(depth + 1, pages_for_split(&hi_ents, extra(true), most), &hi_ents, extra(true)) {
+        let lo_pages = pages_for_split(&lo_ents, extra(false), keep, most);
+        let hi_pages = pages_for_split(&hi_ents, extra(true), keep, most);
+        let lo = self.build(depth + 1, lo_pages, &lo_ents, extra(false), keep)?;
+        let hi = match self.build(depth + 1, hi_pages, &hi_ents, extra(true), keep) {
             Ok(hi) => hi,
             Err(err) => {
                 let made = self.chains(lo)?;
@@ -1183,6 +1426,13 @@ impl RawDict {
     fn push(&mut self, chain: &mut Vec<u64>, depth: u32, k: usize, e: &Ent<'_>) -> Result<()> {
         let h = select(e.hash, k).1;
         let last = *chain.last().expect("a chain has a head");
+        if let Stored::Packed { key, value } = e.stored {
+            // The common case of a rebuild: a packed entry into a packed page.
+            let mut out = BucketMut::new(self.store.write(last, PAGE)?);
+            if out.packed_room() {
+                return out.append_words(h, key, value).map_err(|w| corrupt_bucket(&self.store, last, w));
+            }
+        }
         let b = self.bucket(last)?;
         let page = if b.has_room(&e.size) {
             last
@@ -1214,7 +1464,7 @@ impl RawDict {
             None => false,
         };
         if let Some((vstart, _)) = loc.value.filter(|_| same_size) {
-            let (head, _) = page_of(self.make_writable(self.index(h))?, h);
+            let (head, _) = page_of(self.make_writable(self.index(h), h)?, h);
             let page = self.page_at(head, loc.pos)?;
             BucketMut::new(self.store.write(page, PAGE)?).set_value(vstart, value);
             return Ok(());
@@ -1260,7 +1510,7 @@ impl RawDict {
     /// the new entry.
     fn make_room_for_replace(&mut self, h: u64, key: &[u8], size: Size) -> Result<(u64, Loc, u64)> {
         loop {
-            let e = self.make_writable(self.index(h))?;
+            let e = self.make_writable(self.index(h), h)?;
             let (head, _) = page_of(e, h);
             let Some(loc) = self.find(h, key)?.map(|f| f.loc) else {
                 return Err(corrupt_bucket(&self.store, head, "an entry vanished while it was replaced".into()));
@@ -1300,7 +1550,7 @@ impl RawDict {
             return Err(count_underflow(&self.store, if self.len == 0 { "len" } else { "objects" }));
         }
         let idx = self.index(h);
-        let e = self.make_writable(idx)?;
+        let e = self.make_writable(idx, h)?;
         let (head, _) = page_of(e, h);
         let page = self.page_at(head, loc.pos)?;
         let hash = self.page_hasher(pages_in(e));
@@ -1423,10 +1673,11 @@ impl RawDict {
         };
         let ents = self.entries_of(&copies, &pages)?;
         let refs: Vec<&Ent<'_>> = ents.iter().collect();
-        if !layout_fits(&refs, k, None, FULL) {
+        let keep = self.common_format(&chains)?;
+        if !layout_fits(&refs, k, None, FULL, keep) {
             return Ok(false);
         }
-        let merged = self.build(depth, k, &refs, None)?;
+        let merged = self.build(depth, k, &refs, None, keep)?;
         self.free_chains(&chains)?;
         self.dir.set_range(start, count, merged);
         Ok(true)
@@ -1551,7 +1802,9 @@ impl RawDict {
             return Ok(());
         }
         let mut budget = if all { u64::MAX } else { self.store.pages_allocated_since_commit().max(1024) };
-        for (e, idx) in self.dir.buckets_from_the_top() {
+        let mut heads = self.dir.buckets_from_the_top();
+        let before = budget;
+        for &(e, idx) in &heads {
             let (addr, k) = (base(e), pages_in(e));
             if budget == 0 || self.store.lowest_free_page().is_none_or(|f| f > addr) {
                 break;
@@ -1562,18 +1815,63 @@ impl RawDict {
             } else if self.store.first_free_run(k as u64).is_none_or(|f| f > addr) {
                 continue;
             } else {
-                self.make_writable(idx).map(|_| true)
+                self.copy_bucket(idx).map(|_| true)
             };
             match moved.map(u64::from) {
                 Ok(n) => budget -= n,
                 // A damaged page stays where it is, for `check()` to report.
                 Err(Error::Corrupted { .. }) => {}
                 // Only saves space: a full disk stops it, the commit goes on.
+                Err(Error::Full { .. } | Error::Io { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        // Free runs shorter than every bucket above them (a bucket that grew
+        // a page at a time left its old, shorter extent behind) take no
+        // bucket first fit: from the bottom up, the buckets of this
+        // transaction slide down over the free run right below them, and the
+        // runs merge as they rise until they join the tail. In the order of
+        // where the buckets are now: a run left below a bucket that the
+        // pass above moved down would stay there.
+        if budget != before {
+            heads = self.dir.buckets_from_the_top();
+        }
+        for &(_, idx) in heads.iter().rev() {
+            if budget == 0 {
+                break;
+            }
+            if self.store.lowest_free_page().is_none_or(|f| f > base(self.dir.entries[idx])) {
+                continue;
+            }
+            match self.slide_fresh(idx).map(u64::from) {
+                Ok(n) => budget -= n,
+                Err(Error::Corrupted { .. }) => {}
                 Err(Error::Full { .. } | Error::Io { .. }) => break,
                 Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Slides the bucket at directory index `idx`, if this transaction made
+    /// its pages, down over the free run that ends where it begins
+    /// ([`Store::slide_down`]). Its overflow pages, if any, stay where they
+    /// are (the links point at them, nothing points back). Returns whether
+    /// it moved.
+    fn slide_fresh(&mut self, idx: usize) -> Result<bool> {
+        let (e, _, start, count) = self.span(idx)?;
+        let (old, k) = (base(e), pages_in(e));
+        let Some(new) = self.store.slide_down(old, k as u64)? else {
+            return Ok(false);
+        };
+        for j in 0..k {
+            self.touched.remove(&(old + (j * PAGE) as u64));
+        }
+        for j in 0..k {
+            self.touched.insert(new + (j * PAGE) as u64);
+        }
+        self.dir.set_range(start, count, entry(new, k));
+        Ok(true)
     }
 
     /// Moves the bucket at directory index `idx`, allocated in this
@@ -1699,5 +1997,31 @@ impl Drop for RawDict {
     /// Best-effort flush; errors are lost (call `flush` or `close` to see them).
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_plans_the_fewest_pages_at_its_fill() {
+        // 10 M packed entries (210 to a page, planned at 95%: 200): 2^13
+        // buckets of 7 pages, 1221 entries a bucket, 175 a page (one-page
+        // buckets: 2^16 at 153 a page).
+        let (d, k) = reserve_plan(10_000_000, 210, K_MAX);
+        assert!((10_000_000u64 >> d).div_ceil(k as u64) <= 200, "{d} {k}");
+        assert_eq!((d, k), (13, 7));
+        // Every total: pages at most ~1.3x the entries' need at the fill, never under it.
+        for total in (1..400).map(|i| i * 37_813) {
+            let (d, k) = reserve_plan(total, 210, K_MAX);
+            let need = total.div_ceil(200);
+            let pages = (k as u64) << d;
+            assert!((total >> d).div_ceil(k as u64) <= 200, "{total}: {d} {k}");
+            assert!(pages <= need + need / 3 + 1, "{total}: {pages} pages for a need of {need}");
+        }
+        assert_eq!(reserve_plan(100, 210, K_MAX), (0, 1));
+        assert_eq!(reserve_plan(u64::MAX, 210, K_MAX), (MAX_RESERVE_DEPTH, K_MAX));
+        assert_eq!(reserve_plan(1000, 210, 1).1, 1);
     }
 }

@@ -566,3 +566,48 @@ fn pages_freed_one_by_one_are_listed_as_runs() {
     assert_eq!(r.bytes_free + s.committed.state_len, r.bytes_backed, "{r:?}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `slide_down` moves pages of the transaction down over the free run right
+/// below them, reserving it again if it was released, and frees as many
+/// pages behind them; committed pages never move.
+#[test]
+fn pages_of_the_transaction_slide_down_over_the_free_run_below_them() {
+    let _guard = no_spawn();
+    let dir = temp_dir("slide");
+    let mut s = Store::open(&dir, &releasing_in_4_mib_segments(), Kind::Raw, 0, 0).unwrap();
+    let keep = s.alloc_pages(1).unwrap();
+    s.write(keep, PAGE as usize).unwrap().fill(1);
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    let hole = s.alloc_pages(20).unwrap();
+    let len = 30 * PAGE as usize;
+    let b = s.alloc_pages(30).unwrap();
+    assert_eq!(b, hole + 20 * PAGE);
+    let data = content(7, len);
+    s.write(b, len).unwrap().copy_from_slice(&data);
+    s.free_pages(hole, 20).unwrap();
+    // As if the run had been released: a hole the slide must reserve again.
+    let punched = os::punch_hole(&s.segs[0].file, split(hole).1, 20 * PAGE).is_ok();
+    if punched {
+        s.unreserved.insert(hole, 20);
+    }
+    assert_eq!(s.slide_down(b, 30).unwrap(), Some(hole));
+    assert_eq!(s.read(hole, len).unwrap(), &data[..]);
+    let (lo, hi) = block_around(&s, hole);
+    assert_eq!(unreserved_in(&s, lo, hi), 0, "the block of the run it took is reserved again");
+    assert_eq!(s.slide_down(hole, 30).unwrap(), None, "no free page below");
+    s.write(hole, PAGE as usize).unwrap()[0] = 9;
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    let objects = [(keep, PAGE), (hole, 30 * PAGE)];
+    s.check(&objects).unwrap();
+    // Committed pages stay, even with a free page below them.
+    s.free_pages(keep, 1).unwrap();
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    assert_eq!(s.slide_down(hole, 30).unwrap(), None, "committed pages never move");
+    drop(s);
+    let s = Store::open(&dir, &releasing_in_4_mib_segments(), Kind::Raw, 0, 0).unwrap();
+    let mut want = data;
+    want[0] = 9;
+    assert_eq!(s.read(hole, len).unwrap(), &want[..]);
+    s.check(&objects[1..]).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
