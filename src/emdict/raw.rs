@@ -186,6 +186,31 @@ pub(crate) enum VarintLookup<'a> {
     Other(Option<Stored<'a>>),
 }
 
+/// An entry of a packed page: its hash, key and value.
+type Words = (u64, u64, u64);
+
+/// Whether packed entries `words` (and an entry of hash `extra`) fit a
+/// bucket of `k` packed pages with no page filled past `fill`:
+/// [`layout_fits`] for a packed bucket, counting only.
+fn words_fit(words: &[Words], k: usize, extra: Option<u64>, (num, den): Fill) -> bool {
+    let mut load = [0usize; K_MAX];
+    for h in words.iter().map(|w| w.0).chain(extra) {
+        load[select(h, k).0] += 1;
+    }
+    let room = Format::Packed.per_page(0) * num;
+    load[..k].iter().all(|&l| l * den <= room)
+}
+
+/// [`pages_for_split`] for a packed bucket; `None` if even `most` full
+/// pages do not hold them (the general path then chains).
+fn words_pages(words: &[Words], extra: Option<u64>, most: usize) -> Option<usize> {
+    let n = words.len() + usize::from(extra.is_some());
+    [SPLIT_FILL, FULL].into_iter().find_map(|fill| {
+        let least = (n * fill.1).div_ceil(Format::Packed.per_page(0) * fill.0).max(1);
+        (least..=most).find(|&k| words_fit(words, k, extra, fill))
+    })
+}
+
 /// An entry found by key: where it is and its stored form.
 pub(crate) struct Found<'a> {
     pub loc: Loc,
@@ -894,11 +919,14 @@ impl RawDict {
         }
         let pages = chains.concat();
         let copies = self.copy_pages(&pages)?;
+        // The bucket's pages keep their format if it takes the new entry too.
+        let keep = self.common_format(&chains)?.filter(|_| !b.is_hashed() || b.fits_slot(&size));
+        if keep == Some(Format::Packed) && self.grow_packed(idx, h, depth, &chains, &copies, &pages)? {
+            return Ok(());
+        }
         let ents = self.entries_of(&copies, &pages)?;
         let refs: Vec<&Ent<'_>> = ents.iter().collect();
         let extra = Some((h, size));
-        // The bucket's pages keep their format if it takes the new entry too.
-        let keep = self.common_format(&chains)?.filter(|_| !b.is_hashed() || b.fits_slot(&size));
         if let Some(more) = (k + 1..=self.k_max()).find(|&m| layout_fits(&refs, m, extra, FULL, keep)) {
             let new = self.build(depth, more, &refs, extra, keep)?;
             let (_, _, start, count) = self.span(idx)?;
@@ -921,6 +949,119 @@ impl RawDict {
             BucketMut::new(self.store.write(last, PAGE)?).set_next(Some(page));
             Ok(())
         }
+    }
+
+    /// [`grow`](Self::grow) for a bucket of packed pages (without chains,
+    /// `copies` of its `pages`) and a packable entry of hash `h`, the common
+    /// case of integer dicts, without the general path's per-entry
+    /// bookkeeping: a rebuild with more pages, or a split when the directory
+    /// may double. Returns `false`, having changed nothing, when the bucket
+    /// can do neither or a half would need more than full pages: the
+    /// general path then decides (a chain).
+    #[cold]
+    #[inline(never)]
+    fn grow_packed(
+        &mut self,
+        idx: usize,
+        h: u64,
+        depth: u32,
+        chains: &[Vec<u64>],
+        copies: &[Vec<u8>],
+        pages: &[u64],
+    ) -> Result<bool> {
+        let words = self.words_of(copies, pages)?;
+        let k = chains.len();
+        if let Some(more) = (k + 1..=self.k_max()).find(|&m| words_fit(&words, m, Some(h), FULL)) {
+            let new = self.build_packed(depth, more, &words)?;
+            let (_, _, start, count) = self.span(idx)?;
+            self.free_chains(chains)?;
+            self.dir.set_range(start, count, new);
+            return Ok(true);
+        }
+        let differs = words.iter().any(|w| w.0 != h);
+        let may_double =
+            self.dir.depth < MAX_DEPTH && (1u64 << (self.dir.depth + 1)) <= (8 * self.bucket_pages).max(1 << 12);
+        if !differs || depth >= 64 || (depth == self.dir.depth && !may_double) {
+            return Ok(false);
+        }
+        let bit = 63 - depth;
+        let high = |hash: u64| (hash >> bit) & 1 == 1;
+        let (hi, lo): (Vec<Words>, Vec<Words>) = words.iter().partition(|w| high(w.0));
+        let most = self.k_max();
+        let (Some(lo_k), Some(hi_k)) =
+            (words_pages(&lo, (!high(h)).then_some(h), most), words_pages(&hi, high(h).then_some(h), most))
+        else {
+            return Ok(false);
+        };
+        if depth == self.dir.depth {
+            self.dir.double();
+        }
+        let (_, _, start, count) = self.span(self.index(h))?;
+        let lo_e = self.build_packed(depth + 1, lo_k, &lo)?;
+        let hi_e = match self.build_packed(depth + 1, hi_k, &hi) {
+            Ok(e) => e,
+            Err(err) => {
+                let made = self.chains(lo_e)?;
+                self.free_chains(&made)?;
+                return Err(err);
+            }
+        };
+        self.free_chains(chains)?;
+        let half = count / 2;
+        self.dir.set_range(start, half, lo_e);
+        self.dir.set_range(start + half, half, hi_e);
+        Ok(true)
+    }
+
+    /// The entries of packed pages (`copies` of `pages`) as words, with hashes.
+    fn words_of(&self, copies: &[Vec<u8>], pages: &[u64]) -> Result<Vec<Words>> {
+        let mut words = Vec::with_capacity(copies.len() * Format::Packed.per_page(0));
+        for (copy, &p) in copies.iter().zip(pages) {
+            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+            let mut c = Cursor::START;
+            while let Some(i) = b.next_occupied(&mut c) {
+                match b.slot(i) {
+                    Ok(Stored::Packed { key, value }) => words.push((self.hash_varint(key), key, value)),
+                    Ok(_) => return Err(corrupt_bucket(&self.store, p, format!("slot {i} is not packed"))),
+                    Err(w) => return Err(corrupt_bucket(&self.store, p, w)),
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// A new bucket of local depth `depth` and `k` fresh packed pages holding
+    /// `words`, which fit them ([`words_fit`] with full pages). On a failure
+    /// (a full disk) the pages are freed and nothing else has changed.
+    fn build_packed(&mut self, depth: u32, k: usize, words: &[Words]) -> Result<u64> {
+        let first = self.store.alloc_pages(k as u64)?;
+        self.bucket_pages += k as u64;
+        for j in 0..k {
+            self.touched.insert(first + (j * PAGE) as u64);
+        }
+        let written = match self.store.write(first, k * PAGE) {
+            Ok(out) => {
+                for page in out.chunks_exact_mut(PAGE) {
+                    BucketMut::new(page).init(depth, 0, Format::Packed);
+                }
+                words.iter().try_for_each(|&(h, key, value)| {
+                    let (p, local) = select(h, k);
+                    let mut b = BucketMut::new(&mut out[p * PAGE..(p + 1) * PAGE]);
+                    if !b.packed_room() {
+                        return Err(format!("page {p} of a new bucket overflows"));
+                    }
+                    b.append_words(local, key, value)
+                })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(w) = written {
+            for j in 0..k {
+                self.free_page(first + (j * PAGE) as u64)?;
+            }
+            return Err(corrupt_bucket(&self.store, first, w));
+        }
+        Ok(entry(first, k))
     }
 
     /// A new bucket of local depth `depth` and `k` contiguous fresh pages

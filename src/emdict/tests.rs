@@ -689,18 +689,21 @@ fn a_bucket_shrinks_as_its_entries_go() {
 /// A growth or a split that fails for lack of space (a full disk, injected
 /// at every allocation in turn) changes nothing: the entry is not inserted,
 /// every other entry reads back, `check()` holds; and the insert succeeds
-/// once there is space.
-#[test]
-fn a_growth_or_split_that_fails_for_space_changes_nothing() {
-    let dir = temp_dir("elastic-full");
-    let seed = seed("elastic full");
+/// once there is space. Values from `value`: byte strings take the general
+/// path, integers packed pages (`grow_packed`).
+fn failed_growth_changes_nothing<V>(name: &str, value: impl Fn(&mut Rng, u64) -> V)
+where
+    V: serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq + std::fmt::Debug,
+{
+    let dir = temp_dir(&name.replace(' ', "-"));
+    let seed = seed(name);
     let mut rng = Rng(seed);
-    let mut d: EmDict<u64, Vec<u8>> = EmDict::open(&dir).unwrap();
+    let mut d: EmDict<u64, V> = EmDict::open(&dir).unwrap();
     let mut model = HashMap::new();
     let (mut failures, mut changes) = (0, 0);
     for _ in 0..3000 {
         let k = rng.next();
-        let v = vec![k as u8; rng.below(12) as usize];
+        let v = value(&mut rng, k);
         let before = shape(raw_mut(&mut d));
         for fail_after in 0..4 {
             raw_mut(&mut d).store.fail_alloc_after = Some(fail_after);
@@ -735,6 +738,16 @@ fn a_growth_or_split_that_fails_for_space_changes_nothing() {
     d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_growth_or_split_that_fails_for_space_changes_nothing() {
+    failed_growth_changes_nothing("elastic full", |rng, k| vec![k as u8; rng.below(12) as usize]);
+}
+
+#[test]
+fn a_packed_growth_or_split_that_fails_for_space_changes_nothing() {
+    failed_growth_changes_nothing("elastic full packed", |_, k| k.rotate_left(9) | 1 << 63);
 }
 
 /// Random inserts, removals, flushes, closes and reopens against a
