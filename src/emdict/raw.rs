@@ -277,6 +277,11 @@ pub(crate) struct RawDict {
     /// Test hook: the hash is ANDed with this, to force collisions.
     #[cfg(test)]
     pub hash_mask: u64,
+    /// Test hook: an injected allocation failure (`Store::fail_alloc_after`)
+    /// skips the allocations of compaction, which swallows a full disk, and
+    /// waits for those of the directory's save.
+    #[cfg(test)]
+    pub(crate) spare_compaction: bool,
     /// Test hook: the most pages a bucket grows to (1: the buckets of dict
     /// format 2), at most [`K_MAX`].
     #[cfg(test)]
@@ -360,6 +365,8 @@ impl RawDict {
             hint: AtomicU32::new(0),
             #[cfg(test)]
             hash_mask: u64::MAX,
+            #[cfg(test)]
+            spare_compaction: false,
             #[cfg(test)]
             max_pages: K_MAX,
         })
@@ -1763,7 +1770,13 @@ impl RawDict {
             return Ok(());
         }
         self.store.writable()?;
+        #[cfg(test)]
+        let armed = if self.spare_compaction { self.store.fail_alloc_after.take() } else { None };
         self.compact(all)?;
+        #[cfg(test)]
+        if armed.is_some() {
+            self.store.fail_alloc_after = armed;
+        }
         for &addr in &self.touched {
             let mut b = BucketMut::new(self.store.write(addr, PAGE)?);
             let sum = xxh3_64(b.summed());
