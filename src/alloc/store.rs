@@ -667,17 +667,23 @@ impl Store {
         let Some((hole, m)) = self.free.extent_of(start - PAGE) else {
             return Ok(None);
         };
-        self.reserve_released(hole, m)?;
+        // The pages of the run the data moves into; the rest of a longer run
+        // stays as it was (released or not).
+        let used = m.min(n);
+        self.reserve_released(hole, used)?;
         self.free.take_extent(hole).ok_or_else(|| Error::corrupted(&self.dir, "a free extent vanished"))?;
-        self.unreleased.remove(hole, m);
-        self.mark_dirty(hole, m);
+        self.unreleased.remove(hole, used);
+        self.mark_dirty(hole, used);
         let to = split(hole).1 as usize;
         let s = &mut self.segs[seg];
         s.written = true;
         let bytes = s.map.bytes_mut().expect("a read-write store maps segments writable");
         bytes.copy_within(off as usize..(off + n * PAGE) as usize, to);
         self.changed = true;
-        self.make_free(hole + n * PAGE, m)?;
+        self.free.insert(hole + n * PAGE, m).map_err(|w| Error::corrupted(&self.dir, w))?;
+        // The pages the data left are candidates for release.
+        let left = start.max(hole + n * PAGE);
+        self.unreleased.insert(left, (start + n * PAGE - left) / PAGE);
         Ok(Some(hole))
     }
 

@@ -609,5 +609,31 @@ fn pages_of_the_transaction_slide_down_over_the_free_run_below_them() {
     want[0] = 9;
     assert_eq!(s.read(hole, len).unwrap(), &want[..]);
     s.check(&objects[1..]).unwrap();
+    drop(s);
+    // A run longer than the pages: they move to its start, the rest of it
+    // stays free (and released), and so do the pages they left.
+    let mut s = Store::open(&dir, &releasing_in_4_mib_segments(), Kind::Raw, 0, 0).unwrap();
+    let long = s.alloc_pages(100).unwrap();
+    let c = s.alloc_pages(30).unwrap();
+    assert_eq!(c, long + 100 * PAGE);
+    s.write(c, len).unwrap().copy_from_slice(&content(8, len));
+    s.free_pages(long, 100).unwrap();
+    if punched {
+        os::punch_hole(&s.segs[0].file, split(long).1, 100 * PAGE).unwrap();
+        s.unreserved.insert(long, 100);
+    }
+    assert_eq!(s.slide_down(c, 30).unwrap(), Some(long));
+    assert_eq!(s.read(long, len).unwrap(), &content(8, len)[..]);
+    let after = s.free.extent_of(long + 30 * PAGE);
+    assert!(after.is_some_and(|(a, m)| a == long + 30 * PAGE && m >= 100), "{after:?}");
+    assert_eq!(unreserved_in(&s, long, long + 30 * PAGE), 0);
+    let objects = [(hole, 30 * PAGE), (long, 30 * PAGE)];
+    s.check(&objects).unwrap();
+    s.commit(&[5; ROOT_SIZE]).unwrap();
+    s.check(&objects).unwrap();
+    drop(s);
+    let s = Store::open(&dir, &releasing_in_4_mib_segments(), Kind::Raw, 0, 0).unwrap();
+    assert_eq!(s.read(long, len).unwrap(), &content(8, len)[..]);
+    s.check(&objects).unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
