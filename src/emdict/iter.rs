@@ -173,7 +173,17 @@ impl<'a> RawIter<'a> {
                 return self.corrupt(addr, format!("local depth {} exceeds the directory's", b.depth()));
             }
             let count = 1usize << (dir.depth - b.depth());
-            self.next_idx = (self.next_idx | (count - 1)) + 1;
+            // The bucket's run of directory entries is the one its depth
+            // gives: a header that lies about the depth would have the
+            // bucket's entries repeated, or the buckets its run hides skipped.
+            let (start, run) = (self.next_idx, dir.entries.get(self.next_idx..self.next_idx + count));
+            if start & (count - 1) != 0
+                || run.is_none_or(|r| r[count - 1] != e)
+                || dir.entries.get(start + count) == Some(&e)
+            {
+                return self.corrupt(addr, format!("local depth {} does not match its directory entries", b.depth()));
+            }
+            self.next_idx = start + count;
             self.hops = 0;
             self.page = Some((b, addr));
             self.cursor = Cursor::START;
