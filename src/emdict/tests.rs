@@ -1008,3 +1008,54 @@ fn a_bucket_whose_header_claims_a_deeper_depth_is_corrupted_not_half_copied() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The integer-key lookup (`get`, `contains_key`) agrees with the entries
+/// the general path stored, for every key type whose encoding is one
+/// varint (signed keys zigzagged, `i8`/`u8` raw bytes below 128 only,
+/// `bool`, `u128`/`i128` beyond 64 bits declined, newtypes), in buckets of
+/// one and of several pages, present and absent keys alike.
+#[test]
+fn integer_keys_of_every_type_agree_with_the_general_path() {
+    use serde::{Serialize, de::DeserializeOwned};
+    use std::fmt::Debug;
+    use std::hash::Hash;
+    #[derive(Serialize, serde::Deserialize, PartialEq, Eq, Hash, Clone, Copy, Debug)]
+    struct Id(i32);
+    fn run<K>(name: &str, keys: Vec<K>, absent: Vec<K>)
+    where
+        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Debug,
+    {
+        let dir = temp_dir(name);
+        let mut d: EmDict<K, i64> = EmDict::open(&dir).unwrap();
+        let mut model = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let v = (i as i64).wrapping_mul(-7_919);
+            d.insert(k.clone(), v).unwrap();
+            model.insert(k.clone(), v);
+        }
+        for _ in 0..2 {
+            for (k, v) in &model {
+                assert_eq!(d.get(k).unwrap(), Some(*v), "{name}: {k:?}");
+                assert!(d.contains_key(k).unwrap(), "{name}: {k:?}");
+            }
+            for k in absent.iter().filter(|k| !model.contains_key(k)) {
+                assert_eq!(d.get(k).unwrap(), None, "{name}: {k:?}");
+                assert!(!d.contains_key(k).unwrap(), "{name}: {k:?}");
+            }
+            d.close().unwrap();
+            d = EmDict::open(&dir).unwrap();
+        }
+        d.check().unwrap();
+        drop(d);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let wide = |i: i64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
+    run("int-i64", (-3000..3000).map(wide).collect(), (3000..3500).map(wide).collect());
+    run("int-i8", (-128..=127i8).step_by(2).collect(), (-127..=127i8).step_by(2).collect());
+    run("int-u8", (0..=255u8).step_by(2).collect(), (1..=255u8).step_by(2).collect());
+    run("int-bool", vec![true], vec![false]);
+    let big = |i: u128| (i << 60) ^ i;
+    run("int-u128", (0..3000).map(big).collect(), (3000..3300).map(big).collect());
+    run("int-i128", (-1500..1500).map(|i: i128| i << 62).collect(), (1500..1700).map(|i: i128| -(i << 62)).collect());
+    run("int-newtype", (-2000..2000).map(|i| Id(i * 1001)).collect(), (0..300).map(|i| Id(i * 1001 + 1)).collect());
+}
