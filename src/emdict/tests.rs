@@ -701,7 +701,7 @@ where
     let mut d: EmDict<u64, V> = EmDict::open(&dir).unwrap();
     let mut model = HashMap::new();
     let (mut failures, mut changes) = (0, 0);
-    for _ in 0..3000 {
+    for _ in 0..6000 {
         let k = rng.next();
         let v = value(&mut rng, k);
         let before = shape(raw_mut(&mut d));
