@@ -1080,7 +1080,11 @@ fn out_of_line_entries_in_elastic_buckets_against_a_model() {
     let open = |dir: &std::path::Path| -> EmDict<String, Vec<u8>> { EmDict::open_with(dir, &opts).unwrap() };
     let key = |rng: &mut Rng| {
         let id = rng.below(6000);
-        if id % 23 == 0 { format!("{id}:{}", "k".repeat(250 + (id as usize * 7) % 3000)) } else { format!("key {id}") }
+        if id.is_multiple_of(23) {
+            format!("{id}:{}", "k".repeat(250 + (id as usize * 7) % 3000))
+        } else {
+            format!("key {id}")
+        }
     };
     let value = |rng: &mut Rng| {
         let len = match rng.below(20) {
