@@ -1,6 +1,6 @@
 //! Unit tests that need the dict's internals: forced hash collisions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::EmDict;
 use super::bucket::K_MAX;
@@ -614,22 +614,25 @@ fn shape(raw: &super::raw::RawDict) -> Vec<(usize, u32)> {
     out
 }
 
-/// One bucket of `u64 -> u64` entries (packed pages) grows a page at a time
-/// as a page fills, up to `K_MAX` pages, and then splits into two buckets of
-/// depth 1 that have room (more than half of their pages' slots free is not
-/// asked, but neither is full); `check()` holds at every change of shape,
-/// and after a close and reopen every entry reads back.
+/// One bucket of `u64 -> u64` entries (packed pages), committed after every
+/// insert, grows a page at a time as a page fills, up to `K_MAX` pages, and
+/// then splits into two buckets of depth 1 that have room (more than half
+/// of their pages' slots free is not asked, but neither is full); `check()`
+/// holds at every change of shape, and after a close and reopen every
+/// entry reads back. (Within one transaction a bucket that grew grows
+/// straight to `K_MAX` pages: the next test.)
 #[test]
 fn a_bucket_grows_a_page_at_a_time_then_splits() {
     let dir = temp_dir("elastic-grow");
     let seed = seed("elastic grow");
     let mut rng = Rng(seed);
-    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut d: EmDict<u64, u64> = EmDict::open_with(&dir, OpenOptions::new().durable(false)).unwrap();
     let mut keys = Vec::new();
     let mut shapes = vec![];
     while shape(raw_mut(&mut d)).len() < 2 {
         let k = rng.next() | 1 << 63;
         d.insert(k, !k).unwrap();
+        d.flush().unwrap();
         keys.push(k);
         let now = shape(raw_mut(&mut d));
         if shapes.last() != Some(&now) {
@@ -651,6 +654,123 @@ fn a_bucket_grows_a_page_at_a_time_then_splits() {
     d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Per bucket holding some of `keys` (`u64` keys in packed pages): its
+/// pages, and the fewest pages in which its entries fit, every page within
+/// its maximum load.
+fn pages_and_fewest(raw: &super::raw::RawDict, keys: &[u64]) -> Vec<(usize, usize)> {
+    use super::bucket::{Format, select};
+    let mut hashes: HashMap<u64, Vec<u64>> = HashMap::new();
+    for &k in keys {
+        let h = raw.hash(&postcard::to_allocvec(&k).unwrap());
+        let idx = ((h >> 1) >> (63 - raw.dir.depth)) as usize;
+        hashes.entry(raw.dir.entries[idx]).or_default().push(h);
+    }
+    let fit = |hs: &[u64], m: usize| {
+        let mut load = [0; K_MAX];
+        hs.iter().for_each(|&h| load[select(h, m).0] += 1);
+        load.iter().all(|&l| l <= Format::Packed.per_page(0))
+    };
+    hashes.iter().map(|(&e, hs)| (pages_in(e), (1..=K_MAX).find(|&m| fit(hs, m)).unwrap_or(K_MAX))).collect()
+}
+
+/// Within one transaction (a load), a packed bucket that a growth or a
+/// split made ("young") grows straight to `K_MAX` pages when a page of it
+/// fills, and its halves at a split get `K_MAX` pages each (each growth by
+/// a page would rewrite every entry again); the commit then gives every
+/// bucket the fewest pages its entries fit. `check()` holds before and
+/// after, and every entry reads back after a reopen.
+#[test]
+fn a_young_bucket_grows_to_the_most_pages_and_the_commit_fits_it() {
+    let dir = temp_dir("elastic-young");
+    let seed = seed("elastic young");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut keys = Vec::new();
+    let mut shapes = vec![];
+    while keys.len() < 30_000 {
+        let k = rng.next();
+        d.insert(k, !k).unwrap();
+        keys.push(k);
+        let now = shape(raw_mut(&mut d));
+        if shapes.last() != Some(&now) {
+            shapes.push(now);
+        }
+    }
+    // The first page (variable width) grows into two packed pages, which
+    // grow by one (not young: the general path made them), then to K_MAX.
+    let grew: Vec<usize> = shapes.iter().filter(|s| s.len() == 1).map(|s| s[0].0).collect();
+    assert_eq!(grew, [1, 2, 3, K_MAX], "seed {seed:#x}");
+    let split = shapes.iter().find(|s| s.len() == 2).unwrap();
+    assert_eq!(split, &[(K_MAX, 1), (K_MAX, 1)], "seed {seed:#x}");
+    d.check().unwrap();
+    let before = raw_mut(&mut d).bucket_pages();
+    assert!(pages_and_fewest(raw_mut(&mut d), &keys).iter().any(|&(k, fewest)| k > fewest), "seed {seed:#x}");
+    d.flush().unwrap();
+    let fitted = pages_and_fewest(raw_mut(&mut d), &keys);
+    assert!(fitted.iter().all(|&(k, fewest)| k == fewest), "seed {seed:#x}: {fitted:?}");
+    assert!(raw_mut(&mut d).bucket_pages() < before, "seed {seed:#x}");
+    d.check().unwrap();
+    d.close().unwrap();
+    let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    assert_eq!(d.len(), keys.len());
+    assert!(keys.iter().all(|&k| d.get(&k).unwrap() == Some(!k)), "seed {seed:#x}");
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A split in place (half of a bucket written since the last commit is
+/// rewritten in the bucket's own pages) never writes what the last commit
+/// reaches: a copy of the files taken between flushes, after buckets grew
+/// and split, opens to exactly the last flush's entries and passes
+/// `check()`; the live dict reads back everything.
+#[test]
+fn a_split_in_place_never_writes_what_the_last_commit_reaches() {
+    let root = temp_dir("split-in-place");
+    let (live, image) = (root.join("live"), root.join("image"));
+    let seed = seed("split in place");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, u64> = EmDict::open(&live).unwrap();
+    let mut model: HashMap<u64, u64> = HashMap::new();
+    let mut flushed = HashMap::new();
+    let mut in_place = 0;
+    for round in 0..8 {
+        for _ in 0..rng.below(8000) + 500 {
+            let before: HashSet<u64> = raw_mut(&mut d).dir.entries.iter().copied().collect();
+            let k = rng.next();
+            d.insert(k, k ^ round).unwrap();
+            model.insert(k, k ^ round);
+            let after: HashSet<u64> = raw_mut(&mut d).dir.entries.iter().copied().collect();
+            // A bucket more, and one of the new ones where the old one was.
+            let (gone, new): (Vec<u64>, Vec<u64>) =
+                (before.difference(&after).copied().collect(), after.difference(&before).copied().collect());
+            let stayed = gone.is_empty() || gone.iter().any(|&g| new.iter().any(|&n| base(n) == base(g)));
+            in_place += usize::from(after.len() > before.len() && stayed);
+        }
+        // A crash now: the files as they are, between commits.
+        let _ = std::fs::remove_dir_all(&image);
+        std::fs::create_dir_all(&image).unwrap();
+        for f in std::fs::read_dir(&live).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), image.join(f.file_name())).unwrap();
+        }
+        let copy: EmDict<u64, u64> = EmDict::open(&image).unwrap();
+        assert_eq!(copy.len(), flushed.len(), "seed {seed:#x}, round {round}");
+        for (k, v) in &flushed {
+            assert_eq!(copy.get(k).unwrap(), Some(*v), "seed {seed:#x}, round {round}");
+        }
+        copy.check().unwrap_or_else(|e| panic!("seed {seed:#x}, round {round}: {e}"));
+        drop(copy);
+        d.flush().unwrap();
+        flushed = model.clone();
+    }
+    assert!(in_place > 10, "seed {seed:#x}: {in_place} splits in place");
+    d.check().unwrap();
+    assert!(model.iter().all(|(k, v)| d.get(k).unwrap() == Some(*v)), "seed {seed:#x}");
+    drop(d);
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// Removals shrink a bucket a page at a time (or more) once its entries
@@ -1058,4 +1178,145 @@ fn integer_keys_of_every_type_agree_with_the_general_path() {
     run("int-u128", (0..3000).map(big).collect(), (3000..3300).map(big).collect());
     run("int-i128", (-1500..1500).map(|i: i128| i << 62).collect(), (1500..1700).map(|i: i128| -(i << 62)).collect());
     run("int-newtype", (-2000..2000).map(|i| Id(i * 1001)).collect(), (0..300).map(|i| Id(i * 1001 + 1)).collect());
+}
+
+/// Out-of-line keys and values in buckets of every size: `String` keys
+/// (every 23rd long enough to go out of line) and byte values from empty to
+/// more than two pages, inserted, overwritten (inline and out of line in
+/// turn), removed down to a tenth of the keys (shrinks and merge cascades)
+/// and cleared, with flushes after random numbers of operations, an
+/// injected full disk now and then (at an allocation, or at the reservation
+/// of released space: the failed change leaves its key as it was, a failed
+/// flush is retried), and closes and reopens; after every round `check()` (an object
+/// freed twice or never, a page leaked, fails it) and a full comparison
+/// with a `HashMap`.
+#[test]
+fn out_of_line_entries_in_elastic_buckets_against_a_model() {
+    let dir = temp_dir("elastic-objects");
+    let seed = seed("elastic objects");
+    let mut rng = Rng(seed);
+    let mut opts = OpenOptions::new();
+    opts.segment_sizes(64 << 10, 1 << 20).durable(false);
+    let open = |dir: &std::path::Path| -> EmDict<String, Vec<u8>> { EmDict::open_with(dir, &opts).unwrap() };
+    let key = |rng: &mut Rng| {
+        let id = rng.below(6000);
+        if id.is_multiple_of(23) {
+            format!("{id}:{}", "k".repeat(250 + (id as usize * 7) % 3000))
+        } else {
+            format!("key {id}")
+        }
+    };
+    let value = |rng: &mut Rng| {
+        let len = match rng.below(20) {
+            0..4 => 0,
+            4..12 => rng.below(24),
+            12..16 => rng.below(400),
+            16..19 => rng.range(400, 4000),
+            _ => rng.range(4096, 10_000),
+        };
+        rng.bytes(len as usize)
+    };
+    let compare = |d: &EmDict<String, Vec<u8>>, model: &HashMap<String, Vec<u8>>, what: &str| {
+        assert_eq!(d.len(), model.len(), "{what}: len");
+        let mut n = 0;
+        for e in d.iter() {
+            let (k, v) = e.unwrap_or_else(|e| panic!("{what}: iteration: {e}"));
+            assert!(model.get(&k) == Some(&v), "{what}: iterated key {k:.40}");
+            n += 1;
+        }
+        assert_eq!(n, model.len(), "{what}: entries iterated");
+        for (k, v) in model {
+            assert!(d.get(k).unwrap().as_ref() == Some(v), "{what}: get {k:.40}");
+        }
+        d.check().unwrap_or_else(|e| panic!("{what}: check: {e}"));
+    };
+    // A flush, now and then with a full disk at its first reservation of
+    // released space (compaction swallows it; elsewhere the flush fails
+    // and its retry succeeds).
+    let flush = |d: &mut EmDict<String, Vec<u8>>, rng: &mut Rng, what: &str| {
+        raw_mut(d).store.fail_next_reserve = rng.below(3) == 0;
+        match d.flush() {
+            Ok(()) => {}
+            Err(crate::Error::Io { .. }) => {
+                d.flush().unwrap_or_else(|e| panic!("{what}: flush after a failed one: {e}"))
+            }
+            Err(e) => panic!("{what}: flush: {e}"),
+        }
+        raw_mut(d).store.fail_next_reserve = false;
+    };
+    let mut d = open(&dir);
+    let mut model: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut seen = [false; K_MAX + 1];
+    let (mut failures, mut objects) = (0, 0);
+    for round in 0..36 {
+        let what = format!("seed {seed:#x} round {round}");
+        // Growth with overwrites and some removals; then rounds that remove most keys.
+        let shrink = round % 6 >= 4;
+        for op in 0..rng.below(4000) {
+            if op % 64 == 0 {
+                for (k, _) in shape(raw_mut(&mut d)) {
+                    seen[k] = true;
+                }
+            }
+            let k = key(&mut rng);
+            let remove = if shrink { rng.below(10) != 0 } else { rng.below(4) == 0 };
+            let v = value(&mut rng);
+            match rng.below(50) {
+                0 | 1 => raw_mut(&mut d).store.fail_alloc_after = Some(rng.below(4)),
+                // Released space that must be reserved again (§5.4) finds the disk full.
+                2 => raw_mut(&mut d).store.fail_next_reserve = true,
+                _ => {}
+            }
+            let r = if remove {
+                d.remove(&k).map(|old| assert_eq!(old, model.remove(&k), "{what}: remove"))
+            } else {
+                objects += usize::from(v.len() > 250 || k.len() > 250);
+                d.insert(k.clone(), v.clone()).map(|old| assert_eq!(old, model.insert(k.clone(), v), "{what}: insert"))
+            };
+            raw_mut(&mut d).store.fail_alloc_after = None;
+            raw_mut(&mut d).store.fail_next_reserve = false;
+            match r {
+                Ok(()) => {}
+                Err(crate::Error::Full { .. } | crate::Error::Io { .. }) => {
+                    failures += 1;
+                    assert!(d.get(&k).unwrap() == model.get(&k).cloned(), "{what}: {k:.40} after a failed change");
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+            if rng.below(500) == 0 {
+                flush(&mut d, &mut rng, &what);
+            }
+        }
+        if shrink {
+            let mut keys: Vec<String> = model.keys().cloned().collect();
+            keys.sort_unstable();
+            for k in keys.into_iter().filter(|_| rng.below(10) != 0) {
+                assert_eq!(d.remove(&k).unwrap(), model.remove(&k), "{what}: remove");
+            }
+        }
+        if rng.below(15) == 0 {
+            d.clear().unwrap();
+            model.clear();
+        }
+        for (k, _) in shape(raw_mut(&mut d)) {
+            seen[k] = true;
+        }
+        match rng.below(3) {
+            0 => flush(&mut d, &mut rng, &what),
+            1 => {
+                d.close().unwrap();
+                d = open(&dir);
+            }
+            _ => {}
+        }
+        compare(&d, &model, &what);
+    }
+    println!("{failures} injected failures, {objects} out-of-line inserts, bucket sizes seen {seen:?}");
+    assert!(seen[1] && seen[K_MAX], "seed {seed:#x}: bucket sizes seen {seen:?}");
+    assert!(failures > 20 && objects > 1000, "seed {seed:#x}: {failures} failures, {objects} objects");
+    d.close().unwrap();
+    let d = open(&dir);
+    compare(&d, &model, &format!("seed {seed:#x}: reopened at the end"));
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
