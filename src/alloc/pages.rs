@@ -290,6 +290,13 @@ impl FreeExtents {
         let (&a, &n) = self.by_addr.range(..=page).next_back()?;
         (page < a + n * PAGE_SIZE as u64).then_some((a, n))
     }
+
+    /// Whether any of the `n` pages at `start` is free.
+    pub(crate) fn overlaps(&self, start: u64, n: u64) -> bool {
+        let end = start + n * PAGE_SIZE as u64;
+        // Extents are disjoint: only the last one starting before `end` can reach past `start`.
+        self.by_addr.range(..end).next_back().is_some_and(|(&a, &m)| a + m * PAGE_SIZE as u64 > start)
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +374,8 @@ mod tests {
         assert!(f.insert(2 * P, 1).is_err());
         assert!(f.insert(0, 2).is_err());
         assert_eq!(f.pages(), 2);
+        assert!(f.overlaps(0, 2) && f.overlaps(2 * P, 5) && f.overlaps(0, 10));
+        assert!(!f.overlaps(0, 1) && !f.overlaps(3 * P, 4));
     }
 
     #[test]

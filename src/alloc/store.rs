@@ -711,10 +711,16 @@ impl Store {
     pub(crate) fn free_pages(&mut self, start: u64, n: u64) -> Result<()> {
         self.writable()?;
         self.check_extent(start, n).map_err(|w| Error::corrupted(&self.dir, w))?;
-        self.changed = true;
         if self.is_dirty_page(start) {
+            self.changed = true;
             self.make_free(start, n)
+        } else if self.free.overlaps(start, n) {
+            // Committed space that is free already (a record that names
+            // freed pages, damaged or forged): pending, it would be listed
+            // free twice by the next allocator state, which no open accepts.
+            Err(Error::corrupted(&self.dir, format!("{n} pages at {start:#x} freed twice (they are free)")))
         } else {
+            self.changed = true;
             self.pending.push((start, n));
             Ok(())
         }
@@ -1030,6 +1036,12 @@ impl Store {
         // 16 bytes per page (1 MiB for a 10 M-entry dict). Sorted and merged
         // they are a few runs.
         merge_adjacent(&mut self.pending);
+        // Space freed twice in one transaction (a damaged or forged record
+        // named it twice) would be listed twice: no open accepts such a
+        // state, so the commit fails before anything is written.
+        if let Some(w) = self.pending.windows(2).find(|w| w[0].0 + w[0].1 * PAGE > w[1].0) {
+            return Err(Error::corrupted(&self.dir, format!("pages at {:#x} freed twice in one transaction", w[1].0)));
+        }
         loop {
             // One extent and one segment of slack: allocating may split or add one.
             let extents = self.free.extent_count() + self.pending.len() + 2;

@@ -637,3 +637,35 @@ fn pages_of_the_transaction_slide_down_over_the_free_run_below_them() {
     s.check(&objects).unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Freeing committed pages that are free already (a damaged or forged
+/// record naming freed pages) is `Corrupted` and changes nothing; committed
+/// pages freed twice in one transaction fail the commit before anything is
+/// written, without poisoning the handle. Before, both went into the next
+/// allocator state as overlapping free extents: the commit poisoned the
+/// handle after its record was durable, and no open accepted the state, so
+/// every flushed object was out of reach.
+#[test]
+fn freeing_free_space_is_corrupted_and_never_reaches_the_disk() {
+    let _guard = no_spawn();
+    let dir = temp_dir("double-free");
+    let mut s = open(&dir);
+    let a = s.alloc_pages(3).unwrap();
+    let b = s.alloc_pages(2).unwrap();
+    s.commit(&[1; ROOT_SIZE]).unwrap();
+    s.free_pages(a, 3).unwrap();
+    s.commit(&[2; ROOT_SIZE]).unwrap();
+    assert!(matches!(s.free_pages(a + PAGE, 1), Err(Error::Corrupted { .. })));
+    s.commit(&[3; ROOT_SIZE]).unwrap();
+    s.check(&[(b, 2 * PAGE)]).unwrap();
+    s.free_pages(b, 2).unwrap();
+    s.free_pages(b + PAGE, 1).unwrap();
+    assert!(matches!(s.commit(&[4; ROOT_SIZE]), Err(Error::Corrupted { .. })));
+    assert!(s.writable().is_ok(), "not poisoned");
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.root(), &[3; ROOT_SIZE]);
+    s.check(&[(b, 2 * PAGE)]).unwrap();
+    drop(s);
+    fs::remove_dir_all(&dir).unwrap();
+}
