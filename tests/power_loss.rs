@@ -1,7 +1,9 @@
 //! Power loss: for `EmDict`, `EmList` and `EmVec`, disk images as a power cut
 //! could leave them, built at 4 KiB page granularity from the store's files as
 //! of a flush and as of later, unflushed or half-committed work; plus torn
-//! (half-written) meta records of a flush in flight. Every image must open to
+//! (half-written) meta records of a flush in flight; and, for `EmDict`, every
+//! write of a flush that compacts (copies and slides of buckets) landed, in
+//! full or page by page, under the record of the flush before. Every image must open to
 //! exactly the model of the last flush that completed (or of the flush in
 //! flight when its whole meta record and data landed), pass `check()`, and
 //! accept further writes. `EMDS_IMAGES` sets the images per structure
@@ -280,4 +282,145 @@ fn power_loss_while_dict_buckets_grow_and_split() {
             d.check().unwrap_or_else(|e| panic!("{context}: check after writes: {e}"));
         }
     }
+}
+
+/// Random inserts, overwrites and removals (`remove` of about `removals`
+/// percent) of keys from `key`, applied to `d` and `model`.
+fn dict_churn<K, V>(
+    d: &mut emds::EmDict<K, V>,
+    model: &mut std::collections::BTreeMap<K, V>,
+    rng: &mut Rng,
+    ops: u64,
+    removals: u64,
+    key: &impl Fn(&mut Rng) -> K,
+    value: &impl Fn(&mut Rng) -> V,
+) where
+    K: serde::Serialize + serde::de::DeserializeOwned + Ord + Clone,
+    V: serde::Serialize + serde::de::DeserializeOwned + Clone,
+{
+    for _ in 0..ops {
+        let k = key(rng);
+        if rng.chance(removals) {
+            d.remove(&k).unwrap();
+            model.remove(&k);
+        } else {
+            let v = value(rng);
+            d.insert(k.clone(), v.clone()).unwrap();
+            model.insert(k, v);
+        }
+    }
+}
+
+/// The writes of a flush itself (compaction's copies of committed buckets
+/// into the free pages below them, the slides of this transaction's
+/// buckets over the free runs below them, the directory, the allocator
+/// state, the checksums) touch no page that the last committed state
+/// reaches (docs/DESIGN.md §6.1, §5.4 Compaction): a power cut before the
+/// flush's meta record lands, with all of those writes on disk or any mix
+/// of them page by page, leaves the last flushed dict, which opens
+/// read-only and read-write, reads back, checks and takes writes. Release
+/// is off (`release_threshold(0)`), so the files after the flush are what
+/// the disk can hold just before its meta record is written (a release
+/// punches holes only once the record is durable, when the record before
+/// can no longer be picked). Transactions of at most `ops` operations, about
+/// `removals` percent of them removals in some (buckets shrink and merge)
+/// and a third of that in others (buckets grow, split and are copied).
+fn flush_writes_reach_nothing_committed<K, V>(
+    name: &str,
+    (ops, removals): (u64, u64),
+    key: impl Fn(&mut Rng) -> K,
+    value: impl Fn(&mut Rng) -> V,
+) where
+    K: serde::Serialize + serde::de::DeserializeOwned + Ord + Clone + std::fmt::Debug,
+    V: serde::Serialize + serde::de::DeserializeOwned + PartialEq + Clone + std::fmt::Debug,
+{
+    use emds::EmDict;
+    use std::collections::BTreeMap;
+    let seed = common::seed(name);
+    let base = TempDir::new(&name.replace(' ', "-"));
+    let (live, flushed, after, image) =
+        (base.join("live"), base.join("flushed"), base.join("after"), base.join("image"));
+    let mut opts = common::small_segments();
+    opts.release_threshold(0).durable(false);
+    let mut rng = Rng(seed);
+    for round in 0..8 {
+        let _ = fs::remove_dir_all(&live);
+        let mut d: EmDict<K, V> = EmDict::open_with(&live, &opts).unwrap();
+        let mut model = BTreeMap::new();
+        // Flushed transactions of growth and of removals: each frees the
+        // pages its copies replaced, between and below live buckets.
+        for t in 0..rng.range(2, 6) {
+            let removing = if t % 2 == 1 { removals } else { removals / 3 };
+            let n = rng.range(ops / 4, ops);
+            dict_churn(&mut d, &mut model, &mut rng, n, removing, &key, &value);
+            d.flush().unwrap();
+        }
+        let at_flush = model.clone();
+        common::copy_dir(&live, &flushed);
+        let removing = if rng.chance(50) { removals } else { removals / 3 };
+        let n = rng.range(ops / 8, ops / 2);
+        dict_churn(&mut d, &mut model, &mut rng, n, removing, &key, &value);
+        d.flush().unwrap();
+        common::copy_dir(&live, &after);
+        drop(d);
+        for i in 0..5 {
+            if i == 0 {
+                // Every write of the flush landed, its meta record did not.
+                common::copy_dir(&after, &image);
+                fs::copy(flushed.join("meta"), image.join("meta")).unwrap();
+            } else {
+                mix_image(&flushed, &after, &image, &flushed, &mut rng);
+            }
+            let context = format!("{name}: round {round} image {i}, seed {seed:#x}");
+            let ro: EmDict<K, V> = EmDict::open_with(&image, common::small_segments().read_only(true))
+                .unwrap_or_else(|e| panic!("{context}: read-only open: {e}"));
+            let got = common::read_dict(&ro).unwrap_or_else(|e| panic!("{context}: read-only: {e}"));
+            assert!(got == at_flush, "{context}: read-only: {} entries, {} flushed", got.len(), at_flush.len());
+            ro.check().unwrap_or_else(|e| panic!("{context}: read-only check: {e}"));
+            drop(ro);
+            let mut d: EmDict<K, V> =
+                EmDict::open_with(&image, &opts).unwrap_or_else(|e| panic!("{context}: open: {e}"));
+            let got = common::read_dict(&d).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert!(got == at_flush, "{context}: {} entries, {} flushed", got.len(), at_flush.len());
+            d.check().unwrap_or_else(|e| panic!("{context}: check: {e}"));
+            let mut m = at_flush.clone();
+            dict_churn(&mut d, &mut m, &mut rng, ops / 8, removals, &key, &value);
+            d.flush().unwrap_or_else(|e| panic!("{context}: flush after reopen: {e}"));
+            d.check().unwrap_or_else(|e| panic!("{context}: check after writes: {e}"));
+            drop(d);
+            let d: EmDict<K, V> = EmDict::open_with(&image, &opts).unwrap();
+            let got = common::read_dict(&d).unwrap_or_else(|e| panic!("{context}: after writes: {e}"));
+            assert!(got == m, "{context}: after writes: {} entries, {} written", got.len(), m.len());
+        }
+        // The record landed too: the new state.
+        let d: EmDict<K, V> = EmDict::open_with(&after, &opts).unwrap();
+        let got = common::read_dict(&d).unwrap_or_else(|e| panic!("{name}: round {round}, landed: {e}"));
+        assert!(got == model, "{name}: round {round}, the landed flush, seed {seed:#x}");
+        d.check().unwrap();
+    }
+}
+
+#[test]
+fn power_loss_before_the_record_of_a_compacting_flush_integers() {
+    flush_writes_reach_nothing_committed("flush writes packed", (6000, 60), |r| r.below(30_000), |r| r.next());
+}
+
+#[test]
+fn power_loss_before_the_record_of_a_compacting_flush_objects() {
+    // Keys, every 37th out of line; values empty to over two pages.
+    let value = |r: &mut Rng| {
+        let len = match r.below(10) {
+            0..=1 => 0,
+            2..=6 => r.below(40),
+            7..=8 => r.range(200, 3000),
+            _ => r.range(4096, 9000),
+        };
+        r.bytes(len as usize)
+    };
+    flush_writes_reach_nothing_committed(
+        "flush writes objects",
+        (2000, 60),
+        |r| common::dict_key(r.below(5000)),
+        value,
+    );
 }

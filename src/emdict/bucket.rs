@@ -541,7 +541,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// Whether the page is a hashed table.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_hashed(&self) -> bool {
         self.width != 0
     }
@@ -682,7 +682,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// Slot `i` (`i < cap`, its tag not 0) of a hashed page.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn slot(&self, i: usize) -> Result<Stored<'a>, String> {
         let w = self.width;
         let start = PAGE - (i + 1) * w;

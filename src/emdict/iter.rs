@@ -103,7 +103,7 @@ impl<'a> RawIter<'a> {
     /// The next entry, if it is a valid slot of a hashed page (the common
     /// case of small uniform entries): no error to carry. `None` leaves the
     /// entry to [`next`](Iterator::next).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_slot(&mut self) -> Option<(Stored<'a>, u64, usize)> {
         let (b, addr) = self.page?;
         if !b.is_hashed() {
