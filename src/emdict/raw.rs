@@ -1,7 +1,7 @@
 //! The byte-level extendible hash under `EmDict`: keys and values are encoded
 //! bytes here, so this code is compiled once, not per key and value type.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -287,6 +287,13 @@ pub(crate) struct RawDict {
     key_hash: KeyHash,
     /// Bucket pages allocated since the last commit: their checksums are set at commit.
     touched: HashSet<u64>,
+    /// The first pages of the packed buckets a growth or a split made since
+    /// the last commit ("young"): such a bucket grows straight to [`K_MAX`]
+    /// pages and its halves get `K_MAX` pages each. With `true`, the bucket
+    /// got its pages so (more than the rules for one growth or split would
+    /// give), and the commit gives it the fewest pages that hold its
+    /// entries ([`fit_young`](Self::fit_young)).
+    young: HashMap<u64, bool>,
     /// Entries reserved (`reserve`) while the dict was empty, so of a size
     /// not known yet: the buckets are made at the next insertion.
     pending_reserve: u64,
@@ -382,6 +389,7 @@ impl RawDict {
             bucket_pages: r.bucket_pages,
             objects: r.objects,
             touched: HashSet::new(),
+            young: HashMap::new(),
             pending_reserve: 0,
             hint: AtomicU32::new(0),
             #[cfg(test)]
@@ -953,12 +961,12 @@ impl RawDict {
             }
         }
         let pages = chains.concat();
-        let copies = self.copy_pages(&pages)?;
         // The bucket's pages keep their format if it takes the new entry too.
         let keep = self.common_format(&chains)?.filter(|_| !b.is_hashed() || b.fits_slot(&size));
-        if keep == Some(Format::Packed) && self.grow_packed(idx, h, depth, &chains, &copies, &pages)? {
+        if keep == Some(Format::Packed) && self.grow_packed(idx, h, depth, &chains, &pages)? {
             return Ok(());
         }
+        let copies = self.copy_pages(&pages)?;
         let ents = self.entries_of(&copies, &pages)?;
         let refs: Vec<&Ent<'_>> = ents.iter().collect();
         let extra = Some((h, size));
@@ -987,30 +995,28 @@ impl RawDict {
     }
 
     /// [`grow`](Self::grow) for a bucket of packed pages (without chains,
-    /// `copies` of its `pages`) and a packable entry of hash `h`, the common
-    /// case of integer dicts, without the general path's per-entry
-    /// bookkeeping: a rebuild with more pages, or a split when the directory
-    /// may double. Returns `false`, having changed nothing, when the bucket
-    /// can do neither or a half would need more than full pages: the
-    /// general path then decides (a chain).
+    /// its `pages`) and a packable entry of hash `h`, the common case of
+    /// integer dicts, without the general path's per-entry bookkeeping: a
+    /// rebuild with more pages (all it may have if it is young, see
+    /// [`young`](Self::young)), or a split when the directory may double
+    /// (one half in the bucket's own pages if it was written since the
+    /// last commit). Returns `false`, having changed nothing, when the
+    /// bucket can do neither or a half would need more than full pages:
+    /// the general path then decides (a chain).
     #[cold]
     #[inline(never)]
-    fn grow_packed(
-        &mut self,
-        idx: usize,
-        h: u64,
-        depth: u32,
-        chains: &[Vec<u64>],
-        copies: &[Vec<u8>],
-        pages: &[u64],
-    ) -> Result<bool> {
-        let words = self.words_of(copies, pages)?;
+    fn grow_packed(&mut self, idx: usize, h: u64, depth: u32, chains: &[Vec<u64>], pages: &[u64]) -> Result<bool> {
+        let words = self.words_in(pages)?;
         let k = chains.len();
-        if let Some(more) = (k + 1..=self.k_max()).find(|&m| words_fit(&words, m, Some(h), FULL)) {
+        let young = self.young.contains_key(&pages[0]) && self.store.is_writable(pages[0], k * PAGE);
+        let fits = |&m: &usize| words_fit(&words, m, Some(h), FULL);
+        let more = if young { (k + 1..=self.k_max()).rev().find(fits) } else { (k + 1..=self.k_max()).find(fits) };
+        if let Some(more) = more {
             let new = self.build_packed(depth, more, &words)?;
             let (_, _, start, count) = self.span(idx)?;
             self.free_chains(chains)?;
             self.dir.set_range(start, count, new);
+            self.young.insert(base(new), young);
             return Ok(true);
         }
         let differs = words.iter().any(|w| w.0 != h);
@@ -1023,8 +1029,12 @@ impl RawDict {
         let high = |hash: u64| (hash >> bit) & 1 == 1;
         let (hi, lo): (Vec<Words>, Vec<Words>) = words.iter().partition(|w| high(w.0));
         let most = self.k_max();
+        // Halves of a young bucket get all the pages they may have: they fill up in this transaction.
+        let half_pages = |part: &[Words], extra: Option<u64>| {
+            if young && words_fit(part, most, extra, FULL) { Some(most) } else { words_pages(part, extra, most) }
+        };
         let (Some(lo_k), Some(hi_k)) =
-            (words_pages(&lo, (!high(h)).then_some(h), most), words_pages(&hi, high(h).then_some(h), most))
+            (half_pages(&lo, (!high(h)).then_some(h)), half_pages(&hi, high(h).then_some(h)))
         else {
             return Ok(false);
         };
@@ -1032,27 +1042,136 @@ impl RawDict {
             self.dir.double();
         }
         let (_, _, start, count) = self.span(self.index(h))?;
-        let lo_e = self.build_packed(depth + 1, lo_k, &lo)?;
-        let hi_e = match self.build_packed(depth + 1, hi_k, &hi) {
-            Ok(e) => e,
-            Err(err) => {
-                let made = self.chains(lo_e)?;
-                self.free_chains(&made)?;
-                return Err(err);
+        let (lo_e, hi_e) = if self.store.is_writable(pages[0], k * PAGE) && lo_k.max(hi_k) <= k {
+            // The bucket's own pages may be rewritten: the larger half goes
+            // there (and the pages after it are freed), the other to fresh pages.
+            if lo_k >= hi_k {
+                let hi_e = self.build_packed(depth + 1, hi_k, &hi)?;
+                (self.split_in_place(pages[0], depth, (k, &words), (lo_k, &lo), hi_e)?, hi_e)
+            } else {
+                let lo_e = self.build_packed(depth + 1, lo_k, &lo)?;
+                (lo_e, self.split_in_place(pages[0], depth, (k, &words), (hi_k, &hi), lo_e)?)
             }
+        } else {
+            let lo_e = self.build_packed(depth + 1, lo_k, &lo)?;
+            let hi_e = match self.build_packed(depth + 1, hi_k, &hi) {
+                Ok(e) => e,
+                Err(err) => {
+                    let made = self.chains(lo_e)?;
+                    self.free_chains(&made)?;
+                    return Err(err);
+                }
+            };
+            self.free_chains(chains)?;
+            (lo_e, hi_e)
         };
-        self.free_chains(chains)?;
         let half = count / 2;
         self.dir.set_range(start, half, lo_e);
         self.dir.set_range(start + half, half, hi_e);
+        self.young.extend([(base(lo_e), young), (base(hi_e), young)]);
         Ok(true)
     }
 
-    /// The entries of packed pages (`copies` of `pages`) as words, with hashes.
-    fn words_of(&self, copies: &[Vec<u8>], pages: &[u64]) -> Result<Vec<Words>> {
-        let mut words = Vec::with_capacity(copies.len() * Format::Packed.per_page(0));
-        for (copy, &p) in copies.iter().zip(pages) {
-            let b = Bucket::new(copy).map_err(|w| corrupt_bucket(&self.store, p, w))?;
+    /// Gives every young bucket that got more pages than the rules for one
+    /// growth or split give (see [`young`](Self::young)) the fewest pages
+    /// that hold its entries, each page within its maximum load: it
+    /// is rewritten in place in its first pages, and the pages after them
+    /// are freed (compaction then slides the buckets above down over them).
+    /// Before a commit; the young buckets are none after it.
+    fn fit_young(&mut self) -> Result<()> {
+        if self.young.is_empty() {
+            return Ok(());
+        }
+        let mut idx = 0;
+        while idx < self.dir.entries.len() {
+            let e = self.dir.entries[idx];
+            if pages_in(e) > 1 && self.young.get(&base(e)) == Some(&true) {
+                match self.fit_packed(idx) {
+                    // Only saves space: a bucket whose header does not
+                    // match its directory entries stays as it is, for the
+                    // writes to it and `check()` to report.
+                    Ok(()) | Err(Error::Corrupted { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            // The run of entries naming the bucket (the fit keeps its address).
+            idx += self.dir.entries[idx..].iter().take_while(|&&x| base(x) == base(e)).count();
+        }
+        self.young.clear();
+        Ok(())
+    }
+
+    /// Rewrites the bucket at directory index `idx`, if it is packed, has
+    /// no chains and was written since the last commit, with the fewest
+    /// pages that hold its entries (in place, freeing the pages after
+    /// them), if that is fewer than it has.
+    fn fit_packed(&mut self, idx: usize) -> Result<()> {
+        let (e, depth, start, count) = self.span(idx)?;
+        let (first, k) = (base(e), pages_in(e));
+        if !self.store.is_writable(first, k * PAGE) {
+            return Ok(());
+        }
+        let pages: Vec<u64> = (0..k).map(|j| first + (j * PAGE) as u64).collect();
+        for &p in &pages {
+            let b = self.bucket(p)?;
+            if !b.is_packed() || b.next().is_some() {
+                return Ok(());
+            }
+        }
+        let words = self.words_in(&pages)?;
+        let Some(m) = (1..k).find(|&m| words_fit(&words, m, None, FULL)) else {
+            return Ok(());
+        };
+        if let Err(err) = self.fill_packed(first, depth, m, &words) {
+            // The words fit (a bug otherwise): the bucket as it was.
+            self.fill_packed(first, depth, k, &words)?;
+            return Err(err);
+        }
+        for j in m..k {
+            self.free_page(first + (j * PAGE) as u64)?;
+        }
+        self.dir.set_range(start, count, entry(first, m));
+        Ok(())
+    }
+
+    /// The half of a split of the packed bucket of `k` writable pages at
+    /// `first` (local depth `depth`, entries `words`: `whole = (k, words)`)
+    /// that stays there: its first `part_k` pages (at most `k`) are
+    /// rewritten to hold the half's entries `part` at depth + 1 (`half =
+    /// (part_k, part)`), and the pages after them are freed. `other` is the
+    /// other half, already built: if the rewrite fails (a bug: the words
+    /// fit), the bucket is put back as it was and `other` freed. Returns
+    /// the half's directory entry.
+    fn split_in_place(
+        &mut self,
+        first: u64,
+        depth: u32,
+        (k, words): (usize, &[Words]),
+        (part_k, part): (usize, &[Words]),
+        other: u64,
+    ) -> Result<u64> {
+        if let Err(err) = self.fill_packed(first, depth + 1, part_k, part) {
+            self.fill_packed(first, depth, k, words)?;
+            let made = self.chains(other)?;
+            self.free_chains(&made)?;
+            return Err(err);
+        }
+        for j in part_k..k {
+            self.free_page(first + (j * PAGE) as u64)?;
+        }
+        Ok(entry(first, part_k))
+    }
+
+    /// The entries of the packed `pages` as words, with hashes; a committed
+    /// page is verified first, as in [`copy_page`](Self::copy_page) (its
+    /// entries are about to be rewritten into pages that get a new checksum).
+    fn words_in(&self, pages: &[u64]) -> Result<Vec<Words>> {
+        let mut words = Vec::with_capacity(pages.len() * Format::Packed.per_page(0));
+        for &p in pages {
+            if !self.store.is_writable(p, PAGE) {
+                self.verify_committed(p)?;
+            }
+            let b = self.bucket(p)?;
             let mut c = Cursor::START;
             while let Some(i) = b.next_occupied(&mut c) {
                 match b.slot(i) {
@@ -1074,29 +1193,32 @@ impl RawDict {
         for j in 0..k {
             self.touched.insert(first + (j * PAGE) as u64);
         }
-        let written = match self.store.write(first, k * PAGE) {
-            Ok(out) => {
-                for page in out.chunks_exact_mut(PAGE) {
-                    BucketMut::new(page).init(depth, 0, Format::Packed);
-                }
-                words.iter().try_for_each(|&(h, key, value)| {
-                    let (p, local) = select(h, k);
-                    let mut b = BucketMut::new(&mut out[p * PAGE..(p + 1) * PAGE]);
-                    if !b.packed_room() {
-                        return Err(format!("page {p} of a new bucket overflows"));
-                    }
-                    b.append_words(local, key, value)
-                })
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(w) = written {
+        if let Err(err) = self.fill_packed(first, depth, k, words) {
             for j in 0..k {
                 self.free_page(first + (j * PAGE) as u64)?;
             }
-            return Err(corrupt_bucket(&self.store, first, w));
+            return Err(err);
         }
         Ok(entry(first, k))
+    }
+
+    /// Writes the `k` writable pages at `first` as the packed pages of a
+    /// bucket of local depth `depth` holding `words`, which fit them
+    /// ([`words_fit`] with full pages).
+    fn fill_packed(&mut self, first: u64, depth: u32, k: usize, words: &[Words]) -> Result<()> {
+        let out = self.store.write(first, k * PAGE)?;
+        for page in out.chunks_exact_mut(PAGE) {
+            BucketMut::new(page).init(depth, 0, Format::Packed);
+        }
+        let written = words.iter().try_for_each(|&(h, key, value)| {
+            let (p, local) = select(h, k);
+            let mut b = BucketMut::new(&mut out[p * PAGE..(p + 1) * PAGE]);
+            if !b.packed_room() {
+                return Err(format!("page {p} of a new bucket overflows"));
+            }
+            b.append_words(local, key, value)
+        });
+        written.map_err(|w| corrupt_bucket(&self.store, first, w))
     }
 
     /// A new bucket of local depth `depth` and `k` contiguous fresh pages
@@ -1188,6 +1310,9 @@ impl RawDict {
     /// they are alike (all written since the last commit, or none): the
     /// allocator then merges one extent instead of one per page.
     fn free_chains(&mut self, chains: &[Vec<u64>]) -> Result<()> {
+        for chain in chains {
+            self.young.remove(&chain[0]);
+        }
         let k = chains.len();
         if k > 1 && self.heads_alike(chains) {
             let first = chains[0][0];
@@ -1792,6 +1917,7 @@ impl RawDict {
         }
         self.dir = Directory::default();
         self.touched.clear();
+        self.young.clear();
         self.len = 0;
         self.bucket_pages = 0;
         self.objects = 0;
@@ -1853,6 +1979,7 @@ impl RawDict {
             return Ok(());
         }
         self.store.writable()?;
+        self.fit_young()?;
         #[cfg(test)]
         let armed = if self.spare_compaction { self.store.fail_alloc_after.take() } else { None };
         self.compact(all)?;

@@ -1,6 +1,6 @@
 //! Unit tests that need the dict's internals: forced hash collisions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::EmDict;
 use super::bucket::K_MAX;
@@ -614,22 +614,25 @@ fn shape(raw: &super::raw::RawDict) -> Vec<(usize, u32)> {
     out
 }
 
-/// One bucket of `u64 -> u64` entries (packed pages) grows a page at a time
-/// as a page fills, up to `K_MAX` pages, and then splits into two buckets of
-/// depth 1 that have room (more than half of their pages' slots free is not
-/// asked, but neither is full); `check()` holds at every change of shape,
-/// and after a close and reopen every entry reads back.
+/// One bucket of `u64 -> u64` entries (packed pages), committed after every
+/// insert, grows a page at a time as a page fills, up to `K_MAX` pages, and
+/// then splits into two buckets of depth 1 that have room (more than half
+/// of their pages' slots free is not asked, but neither is full); `check()`
+/// holds at every change of shape, and after a close and reopen every
+/// entry reads back. (Within one transaction a bucket that grew grows
+/// straight to `K_MAX` pages: the next test.)
 #[test]
 fn a_bucket_grows_a_page_at_a_time_then_splits() {
     let dir = temp_dir("elastic-grow");
     let seed = seed("elastic grow");
     let mut rng = Rng(seed);
-    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut d: EmDict<u64, u64> = EmDict::open_with(&dir, OpenOptions::new().durable(false)).unwrap();
     let mut keys = Vec::new();
     let mut shapes = vec![];
     while shape(raw_mut(&mut d)).len() < 2 {
         let k = rng.next() | 1 << 63;
         d.insert(k, !k).unwrap();
+        d.flush().unwrap();
         keys.push(k);
         let now = shape(raw_mut(&mut d));
         if shapes.last() != Some(&now) {
@@ -651,6 +654,123 @@ fn a_bucket_grows_a_page_at_a_time_then_splits() {
     d.check().unwrap();
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Per bucket holding some of `keys` (`u64` keys in packed pages): its
+/// pages, and the fewest pages in which its entries fit, every page within
+/// its maximum load.
+fn pages_and_fewest(raw: &super::raw::RawDict, keys: &[u64]) -> Vec<(usize, usize)> {
+    use super::bucket::{Format, select};
+    let mut hashes: HashMap<u64, Vec<u64>> = HashMap::new();
+    for &k in keys {
+        let h = raw.hash(&postcard::to_allocvec(&k).unwrap());
+        let idx = ((h >> 1) >> (63 - raw.dir.depth)) as usize;
+        hashes.entry(raw.dir.entries[idx]).or_default().push(h);
+    }
+    let fit = |hs: &[u64], m: usize| {
+        let mut load = [0; K_MAX];
+        hs.iter().for_each(|&h| load[select(h, m).0] += 1);
+        load.iter().all(|&l| l <= Format::Packed.per_page(0))
+    };
+    hashes.iter().map(|(&e, hs)| (pages_in(e), (1..=K_MAX).find(|&m| fit(hs, m)).unwrap_or(K_MAX))).collect()
+}
+
+/// Within one transaction (a load), a packed bucket that a growth or a
+/// split made ("young") grows straight to `K_MAX` pages when a page of it
+/// fills, and its halves at a split get `K_MAX` pages each (each growth by
+/// a page would rewrite every entry again); the commit then gives every
+/// bucket the fewest pages its entries fit. `check()` holds before and
+/// after, and every entry reads back after a reopen.
+#[test]
+fn a_young_bucket_grows_to_the_most_pages_and_the_commit_fits_it() {
+    let dir = temp_dir("elastic-young");
+    let seed = seed("elastic young");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    let mut keys = Vec::new();
+    let mut shapes = vec![];
+    while keys.len() < 30_000 {
+        let k = rng.next();
+        d.insert(k, !k).unwrap();
+        keys.push(k);
+        let now = shape(raw_mut(&mut d));
+        if shapes.last() != Some(&now) {
+            shapes.push(now);
+        }
+    }
+    // The first page (variable width) grows into two packed pages, which
+    // grow by one (not young: the general path made them), then to K_MAX.
+    let grew: Vec<usize> = shapes.iter().filter(|s| s.len() == 1).map(|s| s[0].0).collect();
+    assert_eq!(grew, [1, 2, 3, K_MAX], "seed {seed:#x}");
+    let split = shapes.iter().find(|s| s.len() == 2).unwrap();
+    assert_eq!(split, &[(K_MAX, 1), (K_MAX, 1)], "seed {seed:#x}");
+    d.check().unwrap();
+    let before = raw_mut(&mut d).bucket_pages();
+    assert!(pages_and_fewest(raw_mut(&mut d), &keys).iter().any(|&(k, fewest)| k > fewest), "seed {seed:#x}");
+    d.flush().unwrap();
+    let fitted = pages_and_fewest(raw_mut(&mut d), &keys);
+    assert!(fitted.iter().all(|&(k, fewest)| k == fewest), "seed {seed:#x}: {fitted:?}");
+    assert!(raw_mut(&mut d).bucket_pages() < before, "seed {seed:#x}");
+    d.check().unwrap();
+    d.close().unwrap();
+    let d: EmDict<u64, u64> = EmDict::open(&dir).unwrap();
+    assert_eq!(d.len(), keys.len());
+    assert!(keys.iter().all(|&k| d.get(&k).unwrap() == Some(!k)), "seed {seed:#x}");
+    d.check().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A split in place (half of a bucket written since the last commit is
+/// rewritten in the bucket's own pages) never writes what the last commit
+/// reaches: a copy of the files taken between flushes, after buckets grew
+/// and split, opens to exactly the last flush's entries and passes
+/// `check()`; the live dict reads back everything.
+#[test]
+fn a_split_in_place_never_writes_what_the_last_commit_reaches() {
+    let root = temp_dir("split-in-place");
+    let (live, image) = (root.join("live"), root.join("image"));
+    let seed = seed("split in place");
+    let mut rng = Rng(seed);
+    let mut d: EmDict<u64, u64> = EmDict::open(&live).unwrap();
+    let mut model: HashMap<u64, u64> = HashMap::new();
+    let mut flushed = HashMap::new();
+    let mut in_place = 0;
+    for round in 0..8 {
+        for _ in 0..rng.below(8000) + 500 {
+            let before: HashSet<u64> = raw_mut(&mut d).dir.entries.iter().copied().collect();
+            let k = rng.next();
+            d.insert(k, k ^ round).unwrap();
+            model.insert(k, k ^ round);
+            let after: HashSet<u64> = raw_mut(&mut d).dir.entries.iter().copied().collect();
+            // A bucket more, and one of the new ones where the old one was.
+            let (gone, new): (Vec<u64>, Vec<u64>) =
+                (before.difference(&after).copied().collect(), after.difference(&before).copied().collect());
+            let stayed = gone.is_empty() || gone.iter().any(|&g| new.iter().any(|&n| base(n) == base(g)));
+            in_place += usize::from(after.len() > before.len() && stayed);
+        }
+        // A crash now: the files as they are, between commits.
+        let _ = std::fs::remove_dir_all(&image);
+        std::fs::create_dir_all(&image).unwrap();
+        for f in std::fs::read_dir(&live).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), image.join(f.file_name())).unwrap();
+        }
+        let copy: EmDict<u64, u64> = EmDict::open(&image).unwrap();
+        assert_eq!(copy.len(), flushed.len(), "seed {seed:#x}, round {round}");
+        for (k, v) in &flushed {
+            assert_eq!(copy.get(k).unwrap(), Some(*v), "seed {seed:#x}, round {round}");
+        }
+        copy.check().unwrap_or_else(|e| panic!("seed {seed:#x}, round {round}: {e}"));
+        drop(copy);
+        d.flush().unwrap();
+        flushed = model.clone();
+    }
+    assert!(in_place > 10, "seed {seed:#x}: {in_place} splits in place");
+    d.check().unwrap();
+    assert!(model.iter().all(|(k, v)| d.get(k).unwrap() == Some(*v)), "seed {seed:#x}");
+    drop(d);
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// Removals shrink a bucket a page at a time (or more) once its entries
