@@ -177,9 +177,17 @@ impl<'de> De<'de> {
         self.varint(10, 64)
     }
 
-    /// A length (postcard's `usize` varint, 64 bits here).
+    /// A length (postcard's `usize` varint, 64 bits here). Most lengths are
+    /// below 128, one byte: that is tested first, before the word read of a
+    /// long varint (which random `u64`s need and lengths seldom do).
     #[inline]
     fn len(&mut self) -> Result<usize> {
+        if let Some((&b, rest)) = self.rest.split_first()
+            && b < 0x80
+        {
+            self.rest = rest;
+            return Ok(usize::from(b));
+        }
         Ok(self.u64()? as usize)
     }
 

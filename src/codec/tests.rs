@@ -198,6 +198,41 @@ fn every_serde_shape_matches_postcard() {
     assert!(bytes.as_ptr_range().contains(&back.s.as_ptr()));
 }
 
+/// Lengths are read a byte at a time below 128 and as a word from there on:
+/// byte strings, strings, sequences and maps of lengths on both sides of
+/// every varint boundary decode as postcard decodes them, whole, cut short
+/// by a byte, and with the length written in a longer varint than it needs.
+#[test]
+fn lengths_on_both_sides_of_each_varint_boundary_match_postcard() {
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Bytes(#[serde(with = "serde_bytes_like")] Vec<u8>);
+    for n in [0usize, 1, 2, 63, 64, 65, 126, 127, 128, 129, 255, 256, 16_383, 16_384, 16_385] {
+        let bytes = Bytes((0..n).map(|i| i as u8).collect());
+        let text = "y".repeat(n);
+        let seq: Vec<u8> = (0..n).map(|i| (i % 128) as u8).collect();
+        let map: BTreeMap<u16, ()> = (0..n as u16).map(|i| (i, ())).collect();
+        for enc in [encodes_as_postcard(&bytes), encodes_as_postcard(&text), encodes_as_postcard(&seq)] {
+            decodes_as_postcard::<Bytes>(&enc);
+            decodes_as_postcard::<String>(&enc);
+            decodes_as_postcard::<Vec<u8>>(&enc);
+            decodes_as_postcard::<(Vec<u8>, u8)>(&enc);
+            decodes_as_postcard::<Bytes>(&enc[..enc.len() - 1]);
+            decodes_as_postcard::<String>(&enc[..enc.len() - 1]);
+        }
+        same(bytes);
+        same(text);
+        same(seq);
+        same(map);
+        // The length n in two bytes (0x80 | low, high) where one would do.
+        if n < 128 {
+            let mut long = vec![0x80 | n as u8, 0];
+            long.extend((0..n).map(|i| i as u8));
+            assert_eq!(decodes_as_postcard::<Bytes>(&long).map(|b| b.0.len()), Some(n));
+            assert_eq!(decodes_as_postcard::<Vec<u8>>(&long).map(|b| b.len()), Some(n));
+        }
+    }
+}
+
 /// A sequence of unknown length is postcard's error, not a guess.
 #[test]
 fn unknown_lengths_are_refused_like_postcard() {

@@ -125,11 +125,32 @@ fn fits_at(format: Format, sizes: impl Iterator<Item = Size>, (num, den): Fill) 
 
 /// The entries `ents` grouped by the page of a `k`-page bucket their hashes select.
 fn by_page<'e, 'c>(ents: &[&'e Ent<'c>], k: usize) -> Vec<Vec<&'e Ent<'c>>> {
-    let mut groups: Vec<Vec<&Ent<'_>>> = (0..k).map(|_| Vec::new()).collect();
+    let mut counts = vec![0; k];
+    for e in ents {
+        counts[select(e.hash, k).0] += 1;
+    }
+    let mut groups: Vec<Vec<&Ent<'_>>> = counts.into_iter().map(Vec::with_capacity).collect();
     for &e in ents {
         groups[select(e.hash, k).0].push(e);
     }
     groups
+}
+
+/// Whether `ents` fit a bucket of `k` fixed-width hashed pages of slot
+/// width `w` without a chain: every entry inline with a slot of at most
+/// `w` bytes, and no page past its maximum load.
+fn fixed_fits(ents: &[&Ent<'_>], k: usize, w: usize) -> bool {
+    let most = Format::Fixed(w).per_page(0);
+    let mut load = [0usize; K_MAX];
+    for e in ents {
+        let slot = slot_width(e.size.klen, e.size.vlen).filter(|_| e.size.inline);
+        let p = select(e.hash, k).0;
+        if slot.is_none_or(|s| s > w) || !matches!(e.stored, Stored::Inline { .. }) || load[p] == most {
+            return false;
+        }
+        load[p] += 1;
+    }
+    true
 }
 
 /// Whether `ents` and `extra` (the hash and size of an entry about to be
@@ -1216,21 +1237,56 @@ impl RawDict {
     ) -> Result<u64> {
         let first = self.store.alloc_pages(k as u64)?;
         self.bucket_pages += k as u64;
-        let mut chains: Vec<Vec<u64>> = (0..k).map(|j| vec![first + (j * PAGE) as u64]).collect();
-        let groups = by_page(ents, k);
         // One format for the bucket's pages: they hold entries alike.
         let format =
             keep.unwrap_or_else(|| choose_format_for(ents.iter().map(|e| e.size).chain(extra.map(|(_, s)| s)), k));
-        let mut filled = Ok(());
-        for (chain, group) in chains.iter_mut().zip(&groups) {
+        let mut chains: Vec<Vec<u64>> = (0..k).map(|j| vec![first + (j * PAGE) as u64]).collect();
+        for chain in &chains {
             self.touched.insert(chain[0]);
-            filled = filled.and_then(|()| self.write_page(chain, depth, k, format, group.iter().copied()));
         }
+        let filled = match format {
+            Format::Fixed(w) if fixed_fits(ents, k, w) => self.fill_fixed(first, depth, k, w, ents),
+            _ => self.fill_chains(&mut chains, depth, format, ents),
+        };
         if let Err(err) = filled {
             self.free_chains(&chains)?;
             return Err(err);
         }
         Ok(entry(first, k))
+    }
+
+    /// Writes `ents` into the fresh pages `chains` (one chain per page of a
+    /// bucket of local depth `depth`, each its head only) in `format`, each
+    /// entry into the page its hash selects, chaining overflow pages (pushed
+    /// to the chains) where a page has no room: the general case of
+    /// [`build`](Self::build).
+    fn fill_chains(&mut self, chains: &mut [Vec<u64>], depth: u32, format: Format, ents: &[&Ent<'_>]) -> Result<()> {
+        let k = chains.len();
+        let groups = by_page(ents, k);
+        for (chain, group) in chains.iter_mut().zip(&groups) {
+            self.write_page(chain, depth, k, format, group.iter().copied())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the `k` writable pages at `first` as the fixed-width hashed
+    /// pages (slot width `w`) of a bucket of local depth `depth` holding
+    /// `ents`, which fit them ([`fixed_fits`]): each entry straight into
+    /// the page its hash selects, without the general path's per-entry
+    /// look at the page ([`push`](Self::push)).
+    fn fill_fixed(&mut self, first: u64, depth: u32, k: usize, w: usize, ents: &[&Ent<'_>]) -> Result<()> {
+        let out = self.store.write(first, k * PAGE)?;
+        for page in out.chunks_exact_mut(PAGE) {
+            BucketMut::new(page).init(depth, 0, Format::Fixed(w));
+        }
+        let written = ents.iter().try_for_each(|e| {
+            let Stored::Inline { key, value } = e.stored else {
+                return Err("an entry that is not inline in a fixed-width page".to_string());
+            };
+            let (p, local) = select(e.hash, k);
+            BucketMut::new(&mut out[p * PAGE..(p + 1) * PAGE]).append_inline(local, key, value)
+        });
+        written.map_err(|w| corrupt_bucket(&self.store, first, w))
     }
 
     /// The hashed format every page of `chains` (the pages of one or more
@@ -1250,14 +1306,41 @@ impl RawDict {
     }
 
     /// Frees every page of `chains` (the pages of a bucket that is no more).
+    /// The heads, a bucket's contiguous pages, go back as one extent when
+    /// they are alike (all written since the last commit, or none): the
+    /// allocator then merges one extent instead of one per page.
     fn free_chains(&mut self, chains: &[Vec<u64>]) -> Result<()> {
         for chain in chains {
             self.young.remove(&chain[0]);
+        }
+        let k = chains.len();
+        if k > 1 && self.heads_alike(chains) {
+            let first = chains[0][0];
+            self.store.free_pages(first, k as u64)?;
+            for j in 0..k {
+                self.touched.remove(&(first + (j * PAGE) as u64));
+                decrement(&self.store, &mut self.bucket_pages, "bucket_pages")?;
+            }
+            for &p in chains.iter().flat_map(|c| &c[1..]) {
+                self.free_page(p)?;
+            }
+            return Ok(());
         }
         for &p in chains.iter().flatten() {
             self.free_page(p)?;
         }
         Ok(())
+    }
+
+    /// Whether the heads of `chains` are contiguous pages, all written
+    /// since the last commit or none (so freeing them together frees each
+    /// as freeing it alone would: at once, or pending until the commit).
+    fn heads_alike(&self, chains: &[Vec<u64>]) -> bool {
+        let first = chains[0][0];
+        let contiguous = chains.iter().enumerate().all(|(j, c)| c[0] == first + (j * PAGE) as u64);
+        contiguous
+            && (self.store.is_writable(first, chains.len() * PAGE)
+                || chains.iter().all(|c| !self.store.is_writable(c[0], PAGE)))
     }
 
     /// Prepares for `additional` more entries: makes enough buckets at once
@@ -2163,5 +2246,81 @@ mod plan_tests {
         assert_eq!(reserve_plan(100, 210, K_MAX), (0, 1));
         assert_eq!(reserve_plan(u64::MAX, 210, K_MAX), (MAX_RESERVE_DEPTH, K_MAX));
         assert_eq!(reserve_plan(1000, 210, 1).1, 1);
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::EmDict;
+    use crate::emdict::dict::raw_mut;
+    use crate::test_util::{Rng, seed, temp_dir};
+
+    /// What a reader sees of the `k` pages at `first`: each page's header
+    /// fields past the checksum, its tags, and its occupied slots (an empty
+    /// slot's bytes are whatever the page held before).
+    fn content(raw: &RawDict, first: u64, k: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        (0..k)
+            .map(|j| {
+                let page = raw.store.read(first + (j * PAGE) as u64, PAGE).unwrap();
+                let b = Bucket::new(page).unwrap();
+                let mut c = Cursor::START;
+                let mut slots = Vec::new();
+                while let Some(i) = b.next_occupied(&mut c) {
+                    slots.extend_from_slice(&page[PAGE - (i + 1) * b.width()..PAGE - i * b.width()]);
+                }
+                (page[8..HEADER].iter().chain(b.tags()).copied().collect(), slots)
+            })
+            .collect()
+    }
+
+    /// The fixed-width rebuild ([`RawDict::fill_fixed`], taken by growths
+    /// and splits of fixed-width buckets) writes exactly the pages the
+    /// general path ([`RawDict::fill_chains`]) writes for the same entries,
+    /// for every bucket of a dict of mixed entry sizes and every page count
+    /// the entries fit; then the dict is as it was.
+    #[test]
+    fn a_fixed_width_rebuild_writes_what_the_general_path_writes() {
+        let dir = temp_dir("fixed-rebuild");
+        let seed = seed("fixed rebuild");
+        let mut rng = Rng(seed);
+        let mut d: EmDict<Vec<u8>, Vec<u8>> = EmDict::open(&dir).unwrap();
+        for i in 0..3000u64 {
+            // Near-uniform sizes (those of 64-byte keys and values): fixed-width
+            // pages, with slots wider than some entries.
+            let key: Vec<u8> = (0..7).flat_map(|_| rng.next().to_le_bytes()).chain(i.to_le_bytes()).collect();
+            let value = vec![i as u8; 62 + rng.below(3) as usize];
+            d.insert(key, value).unwrap();
+        }
+        let raw = raw_mut(&mut d);
+        let heads: std::collections::BTreeSet<u64> = raw.dir.entries.iter().copied().collect();
+        let mut compared = 0;
+        for e in heads {
+            let pages = raw.chains(e).unwrap().concat();
+            let copies = raw.copy_pages(&pages).unwrap();
+            let ents = raw.entries_of(&copies, &pages).unwrap();
+            let refs: Vec<&Ent<'_>> = ents.iter().collect();
+            let head = raw.bucket(base(e)).unwrap();
+            let depth = head.depth();
+            let Format::Fixed(w) = head.format() else {
+                continue;
+            };
+            for k in (1..=K_MAX).filter(|&k| fixed_fits(&refs, k, w)) {
+                let fast = raw.store.alloc_pages(k as u64).unwrap();
+                raw.fill_fixed(fast, depth, k, w, &refs).unwrap();
+                let general = raw.store.alloc_pages(k as u64).unwrap();
+                let mut chains: Vec<Vec<u64>> = (0..k).map(|j| vec![general + (j * PAGE) as u64]).collect();
+                raw.fill_chains(&mut chains, depth, Format::Fixed(w), &refs).unwrap();
+                assert!(chains.iter().all(|c| c.len() == 1), "seed {seed:#x}: a chain where the entries fit");
+                assert_eq!(content(raw, fast, k), content(raw, general, k), "seed {seed:#x}: bucket {e:#x}, {k} pages");
+                raw.store.free_pages(fast, k as u64).unwrap();
+                raw.store.free_pages(general, k as u64).unwrap();
+                compared += 1;
+            }
+        }
+        assert!(compared > 10, "seed {seed:#x}: only {compared} rebuilds compared");
+        d.check().unwrap();
+        drop(d);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
