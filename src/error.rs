@@ -1,7 +1,9 @@
 //! The one error type of emds.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::codec::CodecError;
 
 /// The result type of every fallible emds operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,24 +97,124 @@ pub enum Error {
         found: String,
     },
 
-    /// A key or value could not be encoded: its `Serialize` implementation failed.
-    #[error("cannot encode {what}: {source}")]
+    /// A key, value or element could not be encoded: its `Serialize`
+    /// implementation failed, or it nests more than 512 levels deep.
+    ///
+    /// The variant may gain fields: match it with `..`.
+    ///
+    /// # Examples
+    ///
+    /// The message of the `Serialize` implementation is kept, with the field
+    /// it came from; nothing was stored:
+    ///
+    /// ```
+    /// use emds::{EmDict, Error};
+    /// use serde::{Deserialize, Serialize, Serializer, ser};
+    ///
+    /// #[derive(Serialize, Deserialize, Debug)]
+    /// struct Config {
+    ///     #[serde(serialize_with = "absolute")]
+    ///     root: String,
+    /// }
+    ///
+    /// fn absolute<S: Serializer>(path: &str, s: S) -> Result<S::Ok, S::Error> {
+    ///     if !path.starts_with('/') {
+    ///         return Err(ser::Error::custom(format!("path must be absolute: {path}")));
+    ///     }
+    ///     s.serialize_str(path)
+    /// }
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-encode-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut d: EmDict<u64, Config> = EmDict::open(&dir)?;
+    /// let e = d.insert(1, Config { root: "etc".into() }).unwrap_err();
+    /// match &e {
+    ///     Error::Encode { what, detail, .. } => {
+    ///         assert_eq!(*what, "value");
+    ///         assert_eq!(detail, "path must be absolute: etc (at `root`)");
+    ///     }
+    ///     other => panic!("{other}"),
+    /// }
+    /// assert_eq!(e.to_string(), "cannot encode value: path must be absolute: etc (at `root`)");
+    /// assert_eq!(d.len(), 0);
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    #[error("cannot encode {what}: {detail}")]
+    #[non_exhaustive]
     Encode {
-        /// What was being encoded, such as "key" or "value".
+        /// What was being encoded, such as "key", "value" or "element".
         what: &'static str,
-        /// The encoder's error.
+        /// What went wrong, in words: the message of the `Serialize`
+        /// implementation (such as "path must be absolute") or of the
+        /// encoder (such as "values nested more than 512 levels deep …"),
+        /// followed by the struct field it happened in, when there is one
+        /// (such as "… (at `config.root`)").
+        detail: String,
+        /// Postcard's error of the same kind (`SerdeSerCustom` for a
+        /// message of the `Serialize` implementation).
         #[source]
         source: postcard::Error,
     },
 
-    /// Stored bytes could not be decoded as the requested type.
-    #[error("cannot decode {what} in {path}: {source}")]
+    /// Stored bytes could not be decoded as the requested type: the store was
+    /// written with another type, or its bytes are damaged.
+    ///
+    /// The variant may gain fields: match it with `..`.
+    ///
+    /// # Examples
+    ///
+    /// A dict written with one value type and opened with another: the error
+    /// says what is wrong and in which field.
+    ///
+    /// ```
+    /// use emds::{EmDict, Error};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Before { name: String, level: u8 }
+    ///
+    /// #[derive(Serialize, Deserialize, Debug)]
+    /// enum Level { Low, High }
+    ///
+    /// #[derive(Serialize, Deserialize, Debug)]
+    /// struct After { name: String, level: Level }
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-decode-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut d: EmDict<u64, Before> = EmDict::open(&dir)?;
+    /// d.insert(1, Before { name: "x".into(), level: 7 })?;
+    /// d.close()?;
+    ///
+    /// let d: EmDict<u64, After> = EmDict::open(&dir)?;
+    /// match d.get(&1) {
+    ///     Err(Error::Decode { detail, .. }) => assert_eq!(
+    ///         detail,
+    ///         "invalid value: integer `7`, expected variant index 0 <= i < 2 (at `level`)"
+    ///     ),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
+    #[error("cannot decode {what} in {path}: {detail}")]
+    #[non_exhaustive]
     Decode {
         /// The store's directory.
         path: PathBuf,
         /// Which entry failed, such as "value of entry 12 in bucket 0x1000" or "element 7".
         what: String,
-        /// The decoder's error.
+        /// What went wrong, in words: the message of the `Deserialize`
+        /// implementation (such as "invalid value: integer `7`, expected
+        /// variant index 0 <= i < 2") or of the decoder (such as "Hit the
+        /// end of buffer, expected more data", or "values nested more than
+        /// 512 levels deep …"), followed by the struct field or element it
+        /// happened in, when there is one (such as "… (at `items[3].name`)").
+        detail: String,
+        /// Postcard's error of the same kind (`SerdeDeCustom` for a
+        /// message of the `Deserialize` implementation).
         #[source]
         source: postcard::Error,
     },
@@ -157,6 +259,23 @@ impl Error {
 
     pub(crate) fn incompatible(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
         Error::Incompatible { path: path.into(), what: what.into() }
+    }
+
+    /// The error for `what` (such as "key"), which failed to encode.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn encode(what: &'static str, e: CodecError) -> Self {
+        let (source, detail) = e.into_parts();
+        Error::Encode { what, detail, source }
+    }
+
+    /// The error for `what` (such as "element 7") in the store at `path`,
+    /// which failed to decode.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn decode(path: &Path, what: String, e: CodecError) -> Self {
+        let (source, detail) = e.into_parts();
+        Error::Decode { path: path.to_path_buf(), what, detail, source }
     }
 }
 

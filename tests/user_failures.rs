@@ -5,6 +5,10 @@
 //! the panic propagates) and the structure is exactly as before the call: its
 //! contents, `len()`, `check()`, and what a flush and reopen show.
 //! (`EmVec` takes `Pod` elements, which have no user encoding to fail.)
+//! The error's text is the `Serialize` implementation's message; a
+//! `Deserialize` that refuses what it reads (in `get`, iteration, `remove`)
+//! and a value nested past the codec's limit of 512 levels are errors whose
+//! text says so too.
 
 mod common;
 
@@ -65,7 +69,10 @@ fn failing<T: std::fmt::Debug>(id: u64, how: Fail, op: impl FnOnce() -> emds::Re
     let r = catch_unwind(AssertUnwindSafe(op));
     FAIL.with(|f| f.set((0, Fail::Never)));
     match (how, r) {
-        (Fail::Error, Ok(Err(Error::Encode { .. }))) | (Fail::Panic, Err(_)) => {}
+        // The message of the failing `Serialize` reaches the user.
+        (Fail::Error, Ok(Err(e @ Error::Encode { .. })))
+            if e.to_string().contains("this item refuses to be encoded") => {}
+        (Fail::Panic, Err(_)) => {}
         (how, r) => panic!("a failing encoding ({how:?}) gave {r:?}"),
     }
 }
@@ -188,4 +195,117 @@ fn failing_elements_leave_a_list_as_it_was() {
     let l: EmList<Item> = EmList::open(dir.path()).unwrap();
     assert!(common::read_list(&l).unwrap() == got, "after reopen");
     l.check().unwrap();
+}
+
+/// A number that refuses to be odd, on the way in and on the way out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Even(u64);
+
+impl Serialize for Even {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 2 == 1 {
+            return Err(S::Error::custom(format!("odd number {} may not be stored", self.0)));
+        }
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Even {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Even, D::Error> {
+        let n = u64::deserialize(d)?;
+        if n % 2 == 1 {
+            return Err(serde::de::Error::custom(format!("odd number {n} was read")));
+        }
+        Ok(Even(n))
+    }
+}
+
+/// Asserts an error of `kind` ("Encode" or "Decode") whose detail and text hold `text`.
+fn says<T: std::fmt::Debug>(r: emds::Result<T>, kind: &str, text: &str) {
+    let (found, detail) = match &r {
+        Err(Error::Encode { detail, .. }) => ("Encode", detail),
+        Err(Error::Decode { detail, .. }) => ("Decode", detail),
+        other => panic!("expected {kind} saying {text:?}, got {other:?}"),
+    };
+    let e = r.as_ref().unwrap_err();
+    assert_eq!(found, kind, "{e}");
+    assert!(detail.contains(text), "the detail {detail:?} does not say {text:?}");
+    assert!(e.to_string().contains(text), "the error {e} does not say {text:?}");
+}
+
+/// A value nested `2 * links + 1` levels deep.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Chain(Option<Box<Chain>>);
+
+fn chain(links: usize) -> Chain {
+    (0..links).fold(Chain(None), |c, _| Chain(Some(Box::new(c))))
+}
+
+#[test]
+fn a_dict_reports_what_serialize_and_deserialize_said() {
+    let dir = TempDir::new("user-dict-messages");
+    let mut d: EmDict<u64, Even> = EmDict::open(dir.path()).unwrap();
+    for k in 0..100 {
+        d.insert(k, Even(2 * k)).unwrap();
+    }
+    says(d.insert(7, Even(3)), "Encode", "odd number 3 may not be stored");
+    says(d.insert(1000, Even(5)), "Encode", "odd number 5 may not be stored");
+    says(d.update(8, |_| Some(Even(9))), "Encode", "odd number 9 may not be stored");
+    // Nothing changed, and `len()` is exact.
+    assert_eq!(d.len(), 100);
+    assert_eq!(d.get(&7).unwrap(), Some(Even(14)));
+    assert_eq!(d.get(&1000).unwrap(), None);
+    d.check().unwrap();
+    d.close().unwrap();
+    // Odd values, written as plain numbers (packed ones and others), read as `Even`.
+    let mut d: EmDict<u64, u64> = EmDict::open(dir.path()).unwrap();
+    d.insert(7, 7).unwrap();
+    d.insert(1u64 << 40, (1u64 << 40) + 1).unwrap();
+    d.close().unwrap();
+    let d: EmDict<u64, Even> = EmDict::open(dir.path()).unwrap();
+    says(d.get(&7), "Decode", "odd number 7 was read");
+    says(d.get(&(1u64 << 40)), "Decode", &format!("odd number {} was read", (1u64 << 40) + 1));
+    assert_eq!(d.get(&8).unwrap(), Some(Even(16)));
+    let failures: Vec<String> = d.iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.iter().any(|e| e.contains("odd number 7 was read")), "{failures:?}");
+    assert!(d.values().filter_map(|r| r.err()).all(|e| e.to_string().contains("was read")));
+    drop(d);
+    // A value nested past the codec's limit is refused on the way in, naming the limit.
+    let deep = TempDir::new("user-dict-deep");
+    let mut d: EmDict<u64, Chain> = EmDict::open(deep.path()).unwrap();
+    d.insert(1, chain(200)).unwrap();
+    says(d.insert(2, chain(300)), "Encode", "nested more than 512 levels");
+    says(d.insert(1, chain(300)), "Encode", "nested more than 512 levels");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d.get(&1).unwrap(), Some(chain(200)));
+}
+
+#[test]
+fn a_list_reports_what_serialize_and_deserialize_said() {
+    let dir = TempDir::new("user-list-messages");
+    let mut l: EmList<Even> = EmList::open(dir.path()).unwrap();
+    for i in 0..100 {
+        l.push(Even(2 * i)).unwrap();
+    }
+    says(l.push(Even(3)), "Encode", "odd number 3 may not be stored");
+    says(l.set(5, Even(11)), "Encode", "odd number 11 may not be stored");
+    says(l.extend([Even(2), Even(13)]), "Encode", "odd number 13 may not be stored");
+    assert_eq!(l.len(), 101, "the extend's first element is in");
+    assert_eq!(l.get(5).unwrap(), Some(Even(10)));
+    l.check().unwrap();
+    l.close().unwrap();
+    let mut l: EmList<u64> = EmList::open(dir.path()).unwrap();
+    l.push(21).unwrap();
+    l.close().unwrap();
+    let l: EmList<Even> = EmList::open(dir.path()).unwrap();
+    says(l.get(101), "Decode", "odd number 21 was read");
+    let failures: Vec<Error> = l.iter().filter_map(|r| r.err()).collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].to_string().contains("element 101"), "{}", failures[0]);
+    drop(l);
+    let deep = TempDir::new("user-list-deep");
+    let mut l: EmList<Chain> = EmList::open(deep.path()).unwrap();
+    says(l.push(chain(300)), "Encode", "nested more than 512 levels");
+    assert_eq!(l.len(), 0);
 }

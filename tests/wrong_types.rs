@@ -5,6 +5,8 @@
 //! left over, invalid UTF-8). Never a panic and never a garbage value. A store
 //! of one structure opened as another, or an `EmVec` opened with another
 //! element size or alignment, is `WrongKind`. The store itself is untouched.
+//! The error says what is wrong: a struct read as one of another shape names
+//! the field and what the type found there, bytes left over say how many.
 
 mod common;
 
@@ -12,8 +14,8 @@ use std::path::Path;
 
 use common::TempDir;
 use emds::{EmDict, EmList, EmVec, Error, OpenOptions};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 fn read_only() -> OpenOptions {
     OpenOptions::new().read_only(true).clone()
@@ -22,8 +24,9 @@ fn read_only() -> OpenOptions {
 /// Asserts a decode error that names what it failed on.
 fn assert_decode<T: std::fmt::Debug>(r: emds::Result<T>, context: &str) {
     match r {
-        Err(Error::Decode { what, .. }) => {
-            assert!(what.chars().any(|c| c.is_ascii_digit()), "{context}: the decode error names no entry: {what:?}")
+        Err(Error::Decode { what, detail, .. }) => {
+            assert!(what.chars().any(|c| c.is_ascii_digit()), "{context}: the decode error names no entry: {what:?}");
+            assert!(!detail.is_empty(), "{context}: the decode error of {what} does not say what is wrong");
         }
         Err(Error::WrongKind { .. }) => {}
         other => panic!("{context}: expected a decode error, got {other:?}"),
@@ -226,10 +229,80 @@ fn emlist_leftover_bytes_are_a_decode_error_not_corruption() {
     l.close().unwrap();
     let wrong: EmList<u32> = EmList::open_read_only(dir.path()).unwrap();
     match wrong.get(0) {
-        Err(Error::Decode { what, .. }) => assert!(what.contains("element 0"), "{what}"),
+        Err(Error::Decode { what, detail, .. }) => {
+            assert!(what.contains("element 0"), "{what}");
+            assert!(detail.starts_with("1 byte left over after the value"), "{detail}");
+        }
         other => panic!("expected Decode naming element 0, got {other:?}"),
     }
     drop(wrong);
     let l: EmList<(u32, u32)> = EmList::open(dir.path()).unwrap();
     assert_eq!(l.get(0).unwrap(), Some((1, 2)));
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Before {
+    name: String,
+    mode: u8,
+    tags: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum Mode {
+    Read,
+    Write,
+}
+
+/// `Before` with `mode` an enum of two variants: bytes of `Before` with mode
+/// 0 or 1 read as an `After`, others do not.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct After {
+    name: String,
+    mode: Mode,
+    tags: Vec<String>,
+}
+
+fn before(i: u8) -> Before {
+    Before { name: format!("n{i}"), mode: i % 4, tags: vec!["t".into()] }
+}
+
+/// A store written with one struct and read as a struct of another shape:
+/// the error names the field and says what the type found there.
+#[test]
+fn a_struct_of_another_shape_names_the_field_and_the_problem() {
+    let dir = TempDir::new("wrong-struct-dict");
+    let mut d: EmDict<String, Before> = EmDict::open(dir.path()).unwrap();
+    for i in 0..50u8 {
+        d.insert(format!("k{i}"), before(i)).unwrap();
+    }
+    d.close().unwrap();
+    let wrong = open_dict_as::<String, After>(dir.path()).expect("serde types are not recorded");
+    assert_eq!(wrong.get("k1").unwrap().map(|a| a.mode), Some(Mode::Write));
+    match wrong.get("k2") {
+        Err(Error::Decode { what, detail, .. }) => {
+            assert!(what.starts_with("value of entry "), "{what}");
+            assert_eq!(detail, "invalid value: integer `2`, expected variant index 0 <= i < 2 (at `mode`)");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    let errors: Vec<String> = wrong.iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 24, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("expected variant index 0 <= i < 2 (at `mode`)")), "{errors:?}");
+    drop(wrong);
+
+    let dir = TempDir::new("wrong-struct-list");
+    let mut l: EmList<(u32, Before)> = EmList::open(dir.path()).unwrap();
+    for i in 0..8u8 {
+        l.push((i.into(), before(i))).unwrap();
+    }
+    l.close().unwrap();
+    let wrong = open_list_as::<(u32, After)>(dir.path()).expect("serde types are not recorded");
+    match wrong.get(3) {
+        Err(Error::Decode { what, detail, .. }) => {
+            assert_eq!(what, "element 3");
+            assert_eq!(detail, "invalid value: integer `3`, expected variant index 0 <= i < 2 (at `[1].mode`)");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert_eq!(wrong.iter().filter(|r| r.is_err()).count(), 4);
 }

@@ -4,16 +4,11 @@
 //! errors, so that it accepts and rejects exactly what `postcard::from_bytes`
 //! does. A long `u64` varint is read as one word, without a loop.
 
-use postcard::{Error, Result};
+use postcard::Error;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::MAX_DEPTH;
-
-/// The error for a value nested deeper than [`MAX_DEPTH`].
-#[cold]
-fn too_deep() -> Error {
-    <Error as de::Error>::custom("values nested too deeply")
-}
+use super::error::{CodecError, Result};
 
 /// Decodes a `T` from the start of `bytes`; returns it and the bytes after it
 /// (as `postcard::take_from_bytes`).
@@ -23,12 +18,27 @@ fn too_deep() -> Error {
 /// Postcard's error for bytes that are not a `T`: too few of them
 /// (`DeserializeUnexpectedEnd`), a varint too long for its type
 /// (`DeserializeBadVarint`), bad UTF-8, a bad bool, option tag or char, or
-/// the type's own error (an unknown enum variant is `SerdeDeCustom`).
+/// the type's own error (an unknown enum variant is `SerdeDeCustom`), with
+/// the type's message and the struct fields and elements it is in.
 #[inline]
 pub(crate) fn from_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<(T, &'de [u8])> {
     let mut de = De { rest: bytes, depth: 0 };
     let v = T::deserialize(&mut de)?;
     Ok((v, de.rest))
+}
+
+/// Decodes a `T` from the whole of `bytes`: bytes left over after it mean
+/// that they are not one `T` ([`left_over`](super::left_over)).
+///
+/// # Errors
+///
+/// As [`from_bytes`], and `DeserializeBadEncoding` for bytes left over.
+#[inline]
+pub(crate) fn from_whole_bytes<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
+    match from_bytes(bytes)? {
+        (v, []) => Ok(v),
+        (_, rest) => Err(super::left_over(rest.len())),
+    }
 }
 
 /// The bytes not decoded yet, and how deep in nested values the next one is.
@@ -44,7 +54,7 @@ impl<'de> De<'de> {
     #[inline(always)]
     fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
         if self.depth >= MAX_DEPTH {
-            return Err(too_deep());
+            return Err(CodecError::too_deep(Error::SerdeDeCustom));
         }
         self.depth += 1;
         let r = f(self);
@@ -127,13 +137,13 @@ impl<'de> De<'de> {
             if b & 0x80 == 0 {
                 // The last byte may only hold the bits that are left.
                 if i == max - 1 && u32::from(b) >> (bits - 7 * (max as u32 - 1)) != 0 {
-                    return Err(Error::DeserializeBadVarint);
+                    return Err(Error::DeserializeBadVarint.into());
                 }
                 self.skip(i + 1);
                 return Ok(out);
             }
         }
-        Err(Error::DeserializeBadVarint)
+        Err(Error::DeserializeBadVarint.into())
     }
 
     /// A varint of up to 19 bytes (128-bit integers), as postcard reads it.
@@ -144,12 +154,12 @@ impl<'de> De<'de> {
             out |= u128::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if i == 18 && b > 0x03 {
-                    return Err(Error::DeserializeBadVarint);
+                    return Err(Error::DeserializeBadVarint.into());
                 }
                 return Ok(out);
             }
         }
-        Err(Error::DeserializeBadVarint)
+        Err(Error::DeserializeBadVarint.into())
     }
 
     #[inline]
@@ -183,7 +193,7 @@ impl<'de> De<'de> {
     /// A length, that many bytes, as UTF-8.
     #[inline]
     fn str_field(&mut self) -> Result<&'de str> {
-        std::str::from_utf8(self.bytes_field()?).map_err(|_| Error::DeserializeBadUtf8)
+        std::str::from_utf8(self.bytes_field()?).map_err(|_| Error::DeserializeBadUtf8.into())
     }
 }
 
@@ -203,13 +213,17 @@ fn unzigzag(v: u64) -> i64 {
 }
 
 /// The elements of a sequence, tuple or struct: `len` values back to back.
+/// An element's error is marked with how many elements follow it; the
+/// caller, which knows the length or the field names, turns that into the
+/// element's index or name ([`CodecError::resolve`]), so the loop over the
+/// elements does not count up for errors' sake.
 struct Seq<'a, 'de> {
     de: &'a mut De<'de>,
     len: usize,
 }
 
 impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
-    type Error = Error;
+    type Error = CodecError;
 
     #[inline]
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
@@ -217,7 +231,10 @@ impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
             return Ok(None);
         }
         self.len -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
+        match seed.deserialize(&mut *self.de) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(e.before_end(self.len)),
+        }
     }
 
     /// As postcard: no hint when the length is more than the bytes left, so
@@ -235,7 +252,7 @@ struct Map<'a, 'de> {
 }
 
 impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
-    type Error = Error;
+    type Error = CodecError;
 
     #[inline]
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
@@ -258,20 +275,20 @@ impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
 }
 
 impl<'de> de::EnumAccess<'de> for &mut De<'de> {
-    type Error = Error;
+    type Error = CodecError;
     type Variant = Self;
 
     /// The variant is its index, a `u32` varint.
     #[inline]
     fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
         let index = self.u32()?;
-        let v = seed.deserialize(IntoDeserializer::<'de, Error>::into_deserializer(index))?;
+        let v = seed.deserialize(IntoDeserializer::<'de, CodecError>::into_deserializer(index))?;
         Ok((v, self))
     }
 }
 
 impl<'de> de::VariantAccess<'de> for &mut De<'de> {
-    type Error = Error;
+    type Error = CodecError;
 
     #[inline]
     fn unit_variant(self) -> Result<()> {
@@ -285,17 +302,17 @@ impl<'de> de::VariantAccess<'de> for &mut De<'de> {
 
     #[inline]
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len })
+        visitor.visit_seq(Seq { de: self, len }).map_err(|e| e.resolve(len, &[]))
     }
 
     #[inline]
     fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(Seq { de: self, len: fields.len() })
+        visitor.visit_seq(Seq { de: self, len: fields.len() }).map_err(|e| e.resolve(fields.len(), fields))
     }
 }
 
 impl<'de> de::Deserializer<'de> for &mut De<'de> {
-    type Error = Error;
+    type Error = CodecError;
 
     fn is_human_readable(&self) -> bool {
         false
@@ -303,7 +320,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
 
     /// Postcard is not self-describing.
     fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
-        Err(Error::WontImplement)
+        Err(Error::WontImplement.into())
     }
 
     #[inline]
@@ -311,7 +328,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         match self.byte()? {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
-            _ => Err(Error::DeserializeBadBool),
+            _ => Err(Error::DeserializeBadBool.into()),
         }
     }
 
@@ -381,7 +398,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let n = self.len()?;
         if n > 4 {
-            return Err(Error::DeserializeBadChar);
+            return Err(Error::DeserializeBadChar.into());
         }
         let text = std::str::from_utf8(self.take(n)?).map_err(|_| Error::DeserializeBadChar)?;
         visitor.visit_char(text.chars().next().ok_or(Error::DeserializeBadChar)?)
@@ -412,7 +429,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         match self.byte()? {
             0 => visitor.visit_none(),
             1 => self.nested(|de| visitor.visit_some(de)),
-            _ => Err(Error::DeserializeBadOption),
+            _ => Err(Error::DeserializeBadOption.into()),
         }
     }
 
@@ -435,13 +452,13 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
     #[inline]
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
-        self.nested(|de| visitor.visit_seq(Seq { de, len }))
+        self.nested(|de| visitor.visit_seq(Seq { de, len })).map_err(|e| e.resolve(len, &[]))
     }
 
     /// Tuples, tuple structs and structs are their fields back to back.
     #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
-        self.nested(|de| visitor.visit_seq(Seq { de, len }))
+        self.nested(|de| visitor.visit_seq(Seq { de, len })).map_err(|e| e.resolve(len, &[]))
     }
 
     #[inline]
@@ -451,7 +468,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value> {
-        self.nested(|de| visitor.visit_seq(Seq { de, len }))
+        self.nested(|de| visitor.visit_seq(Seq { de, len })).map_err(|e| e.resolve(len, &[]))
     }
 
     #[inline]
@@ -467,7 +484,7 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        self.nested(|de| visitor.visit_seq(Seq { de, len: fields.len() }))
+        self.nested(|de| visitor.visit_seq(Seq { de, len: fields.len() })).map_err(|e| e.resolve(fields.len(), fields))
     }
 
     #[inline]
@@ -482,10 +499,10 @@ impl<'de> de::Deserializer<'de> for &mut De<'de> {
 
     /// Postcard writes no identifiers.
     fn deserialize_identifier<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
-        Err(Error::WontImplement)
+        Err(Error::WontImplement.into())
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
-        Err(Error::WontImplement)
+        Err(Error::WontImplement.into())
     }
 }

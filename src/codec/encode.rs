@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::ser::{self, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant, SerializeTuple};
 use serde::ser::{SerializeTupleStruct, SerializeTupleVariant};
 
-use postcard::{Error, Result};
+use super::error::{CodecError, Result};
 
 use super::MAX_DEPTH;
 
@@ -21,7 +21,7 @@ pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Res
 }
 
 /// Encodes `value` as postcard does after what `buf` holds;
-/// `Err(SerializeBufferFull)` if it does not fit in [`STACK`] bytes.
+/// `Err(`[`CodecError::FULL`]`)` if it does not fit in [`STACK`] bytes.
 #[inline]
 pub(crate) fn to_stack<T: Serialize + ?Sized>(value: &T, buf: &mut StackBuf) -> Result<()> {
     value.serialize(&mut Out(buf, 0))
@@ -94,7 +94,7 @@ impl Sink for StackBuf {
     #[inline(always)]
     fn push(&mut self, b: u8) -> Result<()> {
         if self.len >= STACK {
-            return Err(Error::SerializeBufferFull);
+            return Err(CodecError::FULL);
         }
         self.buf[self.len] = b;
         self.len += 1;
@@ -105,7 +105,7 @@ impl Sink for StackBuf {
     fn extend(&mut self, b: &[u8]) -> Result<()> {
         let end = self.len + b.len();
         if end > STACK {
-            return Err(Error::SerializeBufferFull);
+            return Err(CodecError::FULL);
         }
         self.buf[self.len..end].copy_from_slice(b);
         self.len = end;
@@ -121,7 +121,7 @@ impl Sink for StackBuf {
                 Ok(())
             }
             // Fewer than 16 bytes left: only the `n` wanted, if they fit.
-            None => self.extend(block.get(..n).ok_or(Error::SerializeBufferFull)?),
+            None => self.extend(block.get(..n).ok_or(CodecError::FULL)?),
         }
     }
 }
@@ -212,7 +212,7 @@ impl<S: Sink> Out<'_, S> {
     #[inline(always)]
     fn enter(&mut self) -> Result<()> {
         if self.1 >= MAX_DEPTH {
-            return Err(<Error as ser::Error>::custom("values nested too deeply"));
+            return Err(CodecError::too_deep(postcard::Error::SerdeSerCustom));
         }
         self.1 += 1;
         Ok(())
@@ -230,7 +230,7 @@ impl<S: Sink> Out<'_, S> {
 
 impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     type Ok = ();
-    type Error = Error;
+    type Error = CodecError;
     type SerializeSeq = Self;
     type SerializeTuple = Self;
     type SerializeTupleStruct = Self;
@@ -370,7 +370,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
 
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self> {
-        varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        varint(self.0, len.ok_or(postcard::Error::SerializeSeqLengthUnknown)? as u64)?;
         self.enter()?;
         Ok(self)
     }
@@ -402,7 +402,7 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
 
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self> {
-        varint(self.0, len.ok_or(Error::SerializeSeqLengthUnknown)? as u64)?;
+        varint(self.0, len.ok_or(postcard::Error::SerializeSeqLengthUnknown)? as u64)?;
         self.enter()?;
         Ok(self)
     }
@@ -430,21 +430,24 @@ impl<'a, 'b, S: Sink> ser::Serializer for &'b mut Out<'a, S> {
     fn collect_str<T: ?Sized + std::fmt::Display>(self, value: &T) -> Result<()> {
         use std::fmt::Write;
         let mut text = String::new();
-        write!(text, "{value}").map_err(|_| Error::CollectStrError)?;
+        write!(text, "{value}").map_err(|_| postcard::Error::CollectStrError)?;
         self.serialize_str(&text)
     }
 }
 
 /// Compound values: their parts, back to back, with nothing around them.
 macro_rules! parts {
-    ($($trait:ident :: $method:ident ($($key:ty)?)),* $(,)?) => {$(
+    ($($trait:ident :: $method:ident ($($key:ident: $kty:ty)?)),* $(,)?) => {$(
         impl<S: Sink> $trait for &mut Out<'_, S> {
             type Ok = ();
-            type Error = Error;
+            type Error = CodecError;
 
+            /// The part; a failure in a struct's field names the field.
             #[inline(always)]
-            fn $method<T: ?Sized + Serialize>(&mut self, $(_key: $key,)? value: &T) -> Result<()> {
-                value.serialize(&mut **self)
+            fn $method<T: ?Sized + Serialize>(&mut self, $($key: $kty,)? value: &T) -> Result<()> {
+                let r = value.serialize(&mut **self);
+                $(let r = r.map_err(|e| e.in_field($key));)?
+                r
             }
 
             /// Leaves the nested value.
@@ -462,13 +465,13 @@ parts!(
     SerializeTuple::serialize_element(),
     SerializeTupleStruct::serialize_field(),
     SerializeTupleVariant::serialize_field(),
-    SerializeStruct::serialize_field(&'static str),
-    SerializeStructVariant::serialize_field(&'static str),
+    SerializeStruct::serialize_field(key: &'static str),
+    SerializeStructVariant::serialize_field(key: &'static str),
 );
 
 impl<S: Sink> SerializeMap for &mut Out<'_, S> {
     type Ok = ();
-    type Error = Error;
+    type Error = CodecError;
 
     #[inline]
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<()> {

@@ -101,7 +101,7 @@ fn encodes_as_postcard<T: Serialize + Debug + ?Sized>(value: &T) -> Vec<u8> {
     let mut stack = StackBuf::new();
     match to_stack(value, &mut stack) {
         Ok(()) => assert_eq!(stack.bytes(), &want[..], "stack encoding of {value:?}"),
-        Err(e) => assert!(e == postcard::Error::SerializeBufferFull && want.len() > STACK, "{value:?}: {e:?}"),
+        Err(e) => assert!(e.is_full() && want.len() > STACK, "{value:?}: {e:?}"),
     }
     want
 }
@@ -109,7 +109,7 @@ fn encodes_as_postcard<T: Serialize + Debug + ?Sized>(value: &T) -> Vec<u8> {
 /// Checks that decoding `bytes` as a `T` gives what postcard gives: the same
 /// value and rest, or the same error.
 fn decodes_as_postcard<T: DeserializeOwned + Debug>(bytes: &[u8]) -> Option<T> {
-    let ours = from_bytes::<T>(bytes);
+    let ours = from_bytes::<T>(bytes).map_err(|e| e.kind().clone());
     let theirs = postcard::take_from_bytes::<T>(bytes);
     // Debug, not PartialEq: NaN is a value too.
     assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "decoding {bytes:02x?} as {}", std::any::type_name::<T>());
@@ -208,8 +208,8 @@ fn unknown_lengths_are_refused_like_postcard() {
         }
     }
     let want = postcard::to_allocvec(&Unsized).unwrap_err();
-    assert_eq!(append(&Unsized, &mut Vec::new()).unwrap_err(), want);
-    assert_eq!(to_stack(&Unsized, &mut StackBuf::new()).unwrap_err(), want);
+    assert_eq!(append(&Unsized, &mut Vec::new()).unwrap_err().kind(), &want);
+    assert_eq!(to_stack(&Unsized, &mut StackBuf::new()).unwrap_err().kind(), &want);
 }
 
 /// The stack buffer takes encodings of up to [`STACK`] bytes, whatever
@@ -252,7 +252,7 @@ fn bad_bytes_are_the_errors_postcard_gives() {
     use postcard::Error::*;
     fn err<T: DeserializeOwned + Debug>(bytes: &[u8], want: postcard::Error) {
         assert!(decodes_as_postcard::<T>(bytes).is_none());
-        assert_eq!(from_bytes::<T>(bytes).unwrap_err(), want, "{bytes:02x?}");
+        assert_eq!(from_bytes::<T>(bytes).unwrap_err().kind(), &want, "{bytes:02x?}");
     }
     // Varints: too long, too large a last byte, cut short.
     err::<u64>(&[0xff; 11], DeserializeBadVarint);
@@ -374,14 +374,18 @@ fn nesting_is_limited_the_same_way_both_ways() {
     same(chain(deepest));
     let too_deep = chain(deepest + 1);
     let bytes = postcard::to_allocvec(&too_deep).unwrap();
-    let custom = (postcard::Error::SerdeSerCustom, postcard::Error::SerdeDeCustom);
-    assert_eq!(append(&too_deep, &mut Vec::new()).unwrap_err(), custom.0);
-    assert_eq!(from_bytes::<Chain>(&bytes).unwrap_err(), custom.1);
+    let custom = (&postcard::Error::SerdeSerCustom, &postcard::Error::SerdeDeCustom);
+    let says_the_limit = |e: CodecError| {
+        assert!(e.to_string().starts_with("values nested more than 512 levels deep"), "{e}");
+        e
+    };
+    assert_eq!(says_the_limit(append(&too_deep, &mut Vec::new()).unwrap_err()).kind(), custom.0);
+    assert_eq!(says_the_limit(from_bytes::<Chain>(&bytes).unwrap_err()).kind(), custom.1);
     // Enums count one level each, a unit variant too.
     same(links(MAX_DEPTH as usize - 1));
     let bytes = postcard::to_allocvec(&links(MAX_DEPTH as usize)).unwrap();
-    assert_eq!(append(&links(MAX_DEPTH as usize), &mut Vec::new()).unwrap_err(), custom.0);
-    assert_eq!(from_bytes::<Links>(&bytes).unwrap_err(), custom.1);
+    assert_eq!(says_the_limit(append(&links(MAX_DEPTH as usize), &mut Vec::new()).unwrap_err()).kind(), custom.0);
+    assert_eq!(says_the_limit(from_bytes::<Links>(&bytes).unwrap_err()).kind(), custom.1);
     // The encoder's depth comes back down: siblings do not add up.
     same(vec![chain(deepest - 1), chain(deepest - 1), chain(deepest - 1)]);
 }
@@ -396,5 +400,88 @@ fn deep_garbage_is_an_error_not_a_stack_overflow() {
         .stack_size(256 << 10)
         .spawn(move || (from_bytes::<Chain>(&garbage).map(drop), from_bytes::<Links>(&garbage).map(drop)));
     let (a, b) = worker.unwrap().join().expect("no overflow");
-    assert_eq!((a.unwrap_err(), b.unwrap_err()), (postcard::Error::SerdeDeCustom, postcard::Error::SerdeDeCustom));
+    let (a, b) = (a.unwrap_err(), b.unwrap_err());
+    assert_eq!((a.kind(), b.kind()), (&postcard::Error::SerdeDeCustom, &postcard::Error::SerdeDeCustom));
+}
+
+/// Fails to encode, with a message.
+struct Refuses;
+
+impl Serialize for Refuses {
+    fn serialize<S: Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("refused: not today"))
+    }
+}
+
+#[derive(Serialize)]
+struct Inner {
+    ok: u8,
+    bad: Refuses,
+}
+
+#[derive(Serialize)]
+struct Outer {
+    items: Vec<Inner>,
+}
+
+/// Read from bytes that do not hold it.
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)] // only ever fails to decode
+struct Levels {
+    name: String,
+    levels: Vec<(u8, Every)>,
+}
+
+/// A recursive struct, for long paths.
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)] // only ever fails to decode
+struct Node {
+    next: Vec<Node>,
+    v: bool,
+}
+
+/// Postcard's error drops a type's message; the codec's keeps it (the kind
+/// stays postcard's), and says which struct fields and elements it is in.
+#[test]
+fn errors_keep_the_message_and_say_where() {
+    let e = append(&Refuses, &mut Vec::new()).unwrap_err();
+    assert_eq!((e.kind(), e.to_string().as_str()), (&postcard::Error::SerdeSerCustom, "refused: not today"));
+    // The encoder names struct fields (not elements: it does not count them).
+    let outer = Outer { items: vec![Inner { ok: 1, bad: Refuses }] };
+    let e = to_stack(&outer, &mut StackBuf::new()).unwrap_err();
+    assert_eq!(e.to_string(), "refused: not today (at `items.bad`)");
+    // The decoder: a derived type's message, its fields and elements.
+    let bytes = postcard::to_allocvec(&(String::from("n"), vec![(1u8, 0u32), (2, 9)])).unwrap();
+    let e = from_bytes::<Levels>(&bytes).unwrap_err();
+    assert_eq!(e.kind(), &postcard::Error::SerdeDeCustom);
+    assert_eq!(e.to_string(), "invalid value: integer `9`, expected variant index 0 <= i < 5 (at `levels[1][1]`)");
+    // Postcard's own errors keep postcard's text, and say where.
+    let e = from_bytes::<Levels>(&[1, b'n', 3, 1, 0]).unwrap_err();
+    assert_eq!(e.to_string(), "Hit the end of buffer, expected more data (at `levels[1][0]`)");
+    let e = from_bytes::<u64>(&[]).unwrap_err();
+    assert_eq!(e.to_string(), postcard::Error::DeserializeUnexpectedEnd.to_string());
+    // A long path shows its two ends.
+    let mut bytes = vec![1u8; 20];
+    bytes.extend([0, 2]);
+    let e = from_bytes::<Node>(&bytes).unwrap_err();
+    assert_eq!(e.to_string(), "Found a bool that wasn't 0 or 1 (at `next[0].next[0].next[0]…[0].next[0].next[0].v`)");
+    // Left-over bytes say how many.
+    assert!(left_over(3).to_string().starts_with("3 bytes left over"));
+    let e = from_whole_bytes::<u8>(&[1, 2]).unwrap_err();
+    assert_eq!(e.kind(), &postcard::Error::DeserializeBadEncoding);
+    assert!(e.to_string().starts_with("1 byte left over after the value"), "{e}");
+    assert_eq!(from_whole_bytes::<(u8, u8)>(&[1, 2]).unwrap(), (1, 2));
+}
+
+/// A full stack buffer is how a long key goes to the heap, not a failure:
+/// it stays postcard's plain error (nothing allocated), inside fields too.
+#[test]
+fn a_full_stack_buffer_stays_plain() {
+    #[derive(Serialize)]
+    struct Big {
+        payload: String,
+    }
+    let e = to_stack(&Big { payload: "x".repeat(STACK) }, &mut StackBuf::new()).unwrap_err();
+    assert!(e.is_full());
+    assert_eq!(e.to_string(), postcard::Error::SerializeBufferFull.to_string());
 }

@@ -41,17 +41,17 @@ impl Encoded {
         self.heap.clear();
         match codec::to_stack(v, &mut self.stack) {
             Ok(()) => Ok(()),
-            Err(postcard::Error::SerializeBufferFull) => self.on_heap(what, v),
-            Err(source) => Err(Error::Encode { what, source }),
+            Err(e) if e.is_full() => self.on_heap(what, v),
+            Err(e) => Err(Error::encode(what, e)),
         }
     }
 
     #[cold]
     #[inline(never)]
     fn on_heap<T: Serialize + ?Sized>(&mut self, what: &'static str, v: &T) -> Result<()> {
-        codec::append(v, &mut self.heap).map_err(|source| {
+        codec::append(v, &mut self.heap).map_err(|e| {
             self.heap.clear();
-            Error::Encode { what, source }
+            Error::encode(what, e)
         })
     }
 
@@ -64,15 +64,5 @@ impl Encoded {
 /// Decodes a whole stored key or value; `what` names the entry in the error.
 #[inline]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], path: &Path, what: impl FnOnce() -> String) -> Result<T> {
-    match codec::from_bytes::<T>(bytes) {
-        Ok((v, [])) => Ok(v),
-        Ok(_) => Err(decode_error(path, what(), postcard::Error::DeserializeBadEncoding)),
-        Err(source) => Err(decode_error(path, what(), source)),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn decode_error(path: &Path, what: String, source: postcard::Error) -> Error {
-    Error::Decode { path: path.to_path_buf(), what, source }
+    codec::from_whole_bytes::<T>(bytes).map_err(|e| Error::decode(path, what(), e))
 }

@@ -18,7 +18,10 @@ use serde::ser::{self, Impossible};
 /// The number of a packed slot, as a serde deserializer.
 struct Packed(u64);
 
-/// "Not decoded here": the caller takes the general path.
+/// "Not decoded here": the caller takes the general path. Also what a
+/// type's own error becomes here (its `custom` drops the message): the
+/// general path runs the type again, on the bytes, and its error keeps the
+/// message for the user (`codec::CodecError`).
 #[derive(Debug)]
 struct Declined;
 

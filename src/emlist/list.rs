@@ -20,7 +20,7 @@ use super::seq::{Extra, Seq};
 use super::tail::Buffered;
 use super::vec::{out_of_bounds, resolve};
 use crate::alloc::{CheckReport, Kind};
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 
@@ -325,25 +325,18 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         Ok((code, pos))
     }
 
+    /// Decodes element `i` from its stored bytes `body` (all of them: bytes
+    /// left over mean a store written with another type).
     #[inline]
     fn decode(&self, body: &[u8], i: u64) -> Result<T> {
-        match codec::from_bytes::<T>(body) {
-            Ok((v, [])) => Ok(v),
-            // Bytes left over: the element is not a `T` (a store written with another type).
-            Ok((_, rest)) => Err(self.decode_error(i, rest.len(), postcard::Error::DeserializeBadEncoding)),
-            Err(source) => Err(self.decode_error(i, 0, source)),
-        }
+        codec::from_whole_bytes::<T>(body).map_err(|e| self.decode_error(i, e))
     }
 
-    /// The error for element `i`, which did not decode (`left` bytes after it).
+    /// The error for element `i`, which did not decode.
     #[cold]
     #[inline(never)]
-    fn decode_error(&self, i: u64, left: usize, source: postcard::Error) -> Error {
-        let what = match left {
-            0 => format!("element {i}"),
-            n => format!("element {i} ({n} bytes left over)"),
-        };
-        Error::Decode { path: self.seq.store.dir().to_path_buf(), what, source }
+    fn decode_error(&self, i: u64, e: CodecError) -> Error {
+        Error::decode(self.seq.store.dir(), format!("element {i}"), e)
     }
 
     /// The number of elements.
@@ -396,7 +389,7 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         buf.clear();
         match codec::append(value, &mut buf) {
             Ok(()) => Ok(buf),
-            Err(source) => Err(Error::Encode { what: "element", source }),
+            Err(e) => Err(Error::encode("element", e)),
         }
     }
 
@@ -455,8 +448,8 @@ impl<T: Serialize + DeserializeOwned> EmList<T> {
         let start = pend.len();
         // A failing or panicking `Serialize` leaves the buffer as it was.
         let mut guard = Guard { v: pend, len: start };
-        if let Err(source) = codec::append(value, guard.v) {
-            return Err(Error::Encode { what: "element", source });
+        if let Err(e) = codec::append(value, guard.v) {
+            return Err(Error::encode("element", e));
         }
         let n = guard.v.len() - start;
         let code = if n < LONG as usize {
