@@ -6,12 +6,32 @@ use std::path::{Path, PathBuf};
 use crate::codec::CodecError;
 
 /// The result type of every fallible emds operation.
+///
+/// # Examples
+///
+/// ```
+/// use emds::EmList;
+///
+/// fn total(list: &EmList<u64>) -> emds::Result<u64> {
+///     list.iter().sum()
+/// }
+/// # let dir = std::env::temp_dir().join(format!("emds-doc-result-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let mut l: EmList<u64> = EmList::open(&dir)?;
+/// l.extend([1, 2, 3])?;
+/// assert_eq!(total(&l)?, 6);
+/// # drop(l);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), emds::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in emds.
 ///
 /// Every variant names what failed and, where there is one, the path of the
-/// store involved. The enum is `#[non_exhaustive]`: match with a `_` arm.
+/// store involved. The enum is `#[non_exhaustive]`: match with a `_` arm
+/// (and [`Encode`](Error::Encode) and [`Decode`](Error::Decode), which may
+/// gain fields, with `..`).
 ///
 /// # Examples
 ///

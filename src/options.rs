@@ -54,6 +54,21 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// The default options: read-write, create, no truncation, durable flushes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmList, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-new-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// // The same as `EmList::open`.
+    /// let mut l: EmList<String> = EmList::open_with(&dir, &OpenOptions::new())?;
+    /// l.push("first".into())?;
+    /// # drop(l);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -61,18 +76,71 @@ impl OpenOptions {
     /// Opens under a shared lock, so that any number of readers in any number of
     /// processes can open the store at once; every write returns
     /// [`Error::ReadOnly`](crate::Error::ReadOnly). Implies no `create` and no `truncate`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmVec, Error, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-ro-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// EmVec::<u32>::open(&dir)?.close()?;
+    /// let reader = OpenOptions::new().read_only(true).clone();
+    /// let mut a: EmVec<u32> = EmVec::open_with(&dir, &reader)?;
+    /// let b: EmVec<u32> = EmVec::open_with(&dir, &reader)?; // readers share the store
+    /// assert!(matches!(a.push(1), Err(Error::ReadOnly { .. })));
+    /// # drop((a, b));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn read_only(&mut self, read_only: bool) -> &mut Self {
         self.read_only = read_only;
         self
     }
 
-    /// Creates the store (and its directory) if it does not exist. On by default.
+    /// Creates the store (and its directory) if it does not exist. On by
+    /// default; with `false`, opening a missing store is
+    /// [`Error::Io`](crate::Error::Io) (not found).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmDict, Error, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-create-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let existing = OpenOptions::new().create(false).clone();
+    /// let missing = EmDict::<u64, u64>::open_with(&dir, &existing);
+    /// assert!(matches!(missing, Err(Error::Io { .. })));
+    /// EmDict::<u64, u64>::open(&dir)?.close()?;
+    /// let d: EmDict<u64, u64> = EmDict::open_with(&dir, &existing)?;
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn create(&mut self, create: bool) -> &mut Self {
         self.create = create;
         self
     }
 
     /// Empties an existing store on open, after its lock is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmList, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-truncate-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut l: EmList<u8> = EmList::open(&dir)?;
+    /// l.extend([1, 2, 3])?;
+    /// l.close()?;
+    /// let l: EmList<u8> = EmList::open_with(&dir, OpenOptions::new().truncate(true))?;
+    /// assert!(l.is_empty());
+    /// # drop(l);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.truncate = truncate;
         self
@@ -86,6 +154,22 @@ impl OpenOptions {
     /// or leave a store that no longer opens (`Error::Corrupted`): the kernel
     /// writes pages back in any order, and space freed by a flush is reused
     /// at once (what LMDB calls `MDB_NOSYNC`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmDict, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-durable-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// // A scratch index, rebuilt from its source after a power loss.
+    /// let mut d: EmDict<u64, u64> = EmDict::open_with(&dir, OpenOptions::new().durable(false))?;
+    /// d.insert(1, 1)?;
+    /// d.flush()?; // atomic, without waiting for the disk
+    /// # drop(d);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn durable(&mut self, durable: bool) -> &mut Self {
         self.durable = durable;
         self
@@ -160,10 +244,27 @@ impl OpenOptions {
     }
 
     /// The sizes of segment files: the first is `initial` bytes, each further
-    /// one twice the previous, up to `max` (both rounded up to 4 KiB pages).
-    /// Segments reserve address space; disk blocks are claimed in smaller steps
-    /// as data arrives. Defaults: 1 MiB and 1 GiB. Applies to segments created
-    /// from now on.
+    /// one twice the previous, up to `max` (both rounded up to 4 KiB pages,
+    /// and kept between one page and 1 TiB less a page, the largest segment
+    /// the format addresses). Segments reserve address space; disk blocks
+    /// are claimed in smaller steps as data arrives. Defaults: 1 MiB and
+    /// 1 GiB. Applies to segments created from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use emds::{EmVec, OpenOptions};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("emds-doc-options-segments-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// // A store expected to be large: fewer, larger segment files.
+    /// let big = OpenOptions::new().segment_sizes(8 << 20, 16 << 30).clone();
+    /// let mut v: EmVec<u64> = EmVec::open_with(&dir, &big)?;
+    /// v.extend(0..1000)?;
+    /// # drop(v);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), emds::Error>(())
+    /// ```
     pub fn segment_sizes(&mut self, initial: u64, max: u64) -> &mut Self {
         let page = crate::alloc::PAGE_SIZE as u64;
         let round = |n: u64| n.clamp(page, crate::alloc::MAX_SEGMENT_SIZE).next_multiple_of(page);

@@ -38,7 +38,26 @@ struct Segment {
     huge_from: Option<u64>,
 }
 
-/// What [`check`](crate::EmDict::check) found: sizes of a store that passed.
+/// What [`check`](crate::EmDict::check) found: sizes of a store that passed
+/// (also returned by [`EmList::check`](crate::EmList::check) and
+/// [`EmVec::check`](crate::EmVec::check)).
+///
+/// # Examples
+///
+/// ```
+/// use emds::EmDict;
+///
+/// # let dir = std::env::temp_dir().join(format!("emds-doc-check-report-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let mut d: EmDict<u64, String> = EmDict::open(&dir)?;
+/// d.insert(1, "x".repeat(100_000))?;
+/// let report = d.check()?;
+/// assert!(report.segments >= 1);
+/// assert!(report.bytes_live >= 100_000);
+/// # drop(d);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), emds::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CheckReport {

@@ -25,9 +25,11 @@ use super::raw::{Found, RawDict, VarintLookup};
 /// Keys and values are any serde types; they are stored as their
 /// [postcard](https://docs.rs/postcard) encoding, so `get` returns a decoded
 /// copy, never a reference. The map is an extendible hash: a directory of
-/// bucket pages kept in memory, one 4 KiB bucket page read per lookup, buckets
-/// split one at a time as they fill (never a full rehash), and entries too
-/// large for a bucket stored out of line. Keys and values may be of any size.
+/// buckets kept in memory, one 4 KiB page read per lookup, buckets of one to
+/// eight pages that grow a page at a time as they fill and then split, one
+/// at a time (never a full rehash); an entry of more than 255 bytes (its
+/// key's length, key and value) is stored out of line. Keys and values may
+/// be of any size.
 ///
 /// Changes are made durable by [`flush`](EmDict::flush) and
 /// [`close`](EmDict::close) (and, on a best-effort basis, by `Drop`): after a
@@ -610,7 +612,8 @@ where
     /// as needed, and a reservation of no more pages than the dict has does
     /// nothing. The entry size is estimated from the entries already stored;
     /// in an empty dict the pages are made at the next insertion, sized by
-    /// its entry. Pre-made buckets are at most 2^26 (256 GiB of pages).
+    /// its entry. Pre-made buckets are at most 2^26, of up to eight pages
+    /// each (2 TiB).
     ///
     /// # Errors
     ///

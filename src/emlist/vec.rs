@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 
 const MAGIC: [u8; 8] = *b"EMDS-VEC";
-/// Elements per batch when extending from an iterator or filling.
+/// Bytes of elements per batch when extending from an iterator or filling.
 const BATCH_BYTES: usize = 1 << 20;
 /// Bytes of elements that `push` collects in memory before it moves them
 /// into the store in one append (through the file: no page fault per page).
