@@ -92,6 +92,30 @@ pub(crate) fn home(h: u64, cap: usize) -> usize {
     ((((h >> 8) & 0xff_ffff) * cap as u64) >> 24) as usize
 }
 
+/// The first empty slot (tag 0) of `tags` at or after `start`, wrapping
+/// to slot 0; eight tags at a time (a probe at a page's maximum load passes
+/// long runs of full slots).
+#[inline]
+fn first_empty(tags: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    for (from, to) in [(start, tags.len()), (0, start)] {
+        let mut i = from;
+        while let Some(group) = tags.get(i..i + 8).filter(|_| i + 8 <= to) {
+            let w = u64::from_le_bytes(group.try_into().expect("8 bytes"));
+            // The lowest byte that is 0 sets its high bit here (higher bytes may too, spuriously).
+            let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
+            if zero != 0 {
+                return Some(i + zero.trailing_zeros() as usize / 8);
+            }
+            i += 8;
+        }
+        if let Some(j) = tags[i..to].iter().position(|&t| t == 0) {
+            return Some(i + j);
+        }
+    }
+    None
+}
+
 /// The most pages of one bucket (`docs/DESIGN.md`, "EmDict pages", Elastic buckets).
 pub(crate) const K_MAX: usize = 8;
 
@@ -1035,14 +1059,9 @@ impl<'a> BucketMut<'a> {
         let cap = capacity(w);
         let (n, used) = (self.n(), self.used());
         debug_assert!(n + 1 < cap);
-        let start = home(h, cap);
-        let mut i = start;
-        while self.page[HEADER + i] != 0 {
-            i = if i + 1 == cap { 0 } else { i + 1 };
-            if i == start {
-                return Err(format!("no empty slot among {cap}, with {n} entries"));
-            }
-        }
+        let Some(i) = first_empty(&self.page[HEADER..HEADER + cap], home(h, cap)) else {
+            return Err(format!("no empty slot among {cap}, with {n} entries"));
+        };
         self.page[HEADER + i] = tag_of(h);
         self.set_counts(n + 1, used + w);
         Ok(PAGE - (i + 1) * w)
@@ -1185,6 +1204,24 @@ mod tests {
             }
             let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
             assert!(max - min <= 1, "k {k}: pages get {counts:?}");
+        }
+    }
+
+    /// The first empty tag, eight at a time, is the one a walk tag by tag
+    /// from `start` (wrapping) finds, for every start, in tables of every
+    /// fill and of lengths that are not multiples of eight.
+    #[test]
+    fn the_first_empty_slot_is_found_as_a_walk_would() {
+        let mut rng = crate::test_util::Rng(0x5107);
+        for len in [1, 7, 8, 9, 17, 239, 240] {
+            for fill in [0, 50, 90, 99, 100] {
+                let tags: Vec<u8> =
+                    (0..len).map(|_| u8::from(rng.below(100) < fill) * (1 + rng.below(255) as u8)).collect();
+                for start in 0..len {
+                    let walk = (0..len).map(|d| (start + d) % len).find(|&i| tags[i] == 0);
+                    assert_eq!(first_empty(&tags, start), walk, "len {len}, fill {fill}, start {start}: {tags:?}");
+                }
+            }
         }
     }
 

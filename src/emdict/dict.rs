@@ -194,6 +194,13 @@ where
     /// # Ok::<(), emds::Error>(())
     /// ```
     pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>> {
+        // Integers (each encoded as one varint) into a lone packed page: the load's common case.
+        if let (Some(k), Some(v)) = (packed::encode(&key), packed::encode(&value)) {
+            self.raw.store.writable()?;
+            if self.raw.append_words_if_absent(k, v)? {
+                return Ok(None);
+            }
+        }
         let k = Encoded::new("key", &key)?;
         let v = Encoded::new("value", &value)?;
         self.raw.store.writable()?;

@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 
 pub(crate) use super::bucket::EntrySize as Size;
 use super::bucket::{
-    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, K_MAX, MAX_INLINE, PAGE,
-    Stored, Varint, as_packed, footprint, home, prefetch_lookup, select, slot_width, tag_of, varint_len,
+    Bucket, BucketMut, Bytes, Cursor, FLAG_FIXED, FLAG_OVERFLOW, FLAG_PACKED, Format, HEADER, K_MAX, MAX_INLINE,
+    PACKED_CAP, PAGE, Stored, Varint, as_packed, footprint, home, max_load, prefetch_lookup, select, slot_width,
+    tag_of, varint_len,
 };
 use super::directory::{Directory, MAX_DEPTH, Root, base, entry, pages_in};
 use super::hash::KeyHash;
@@ -835,6 +836,39 @@ impl RawDict {
             Err(w) => return Err(corrupt_bucket(&self.store, head, w)),
         }
         let appended = BucketMut::new(self.store.write(head, PAGE)?).append_inline(h, key, value);
+        appended.map_err(|w| corrupt_bucket(&self.store, head, w))?;
+        self.len += 1;
+        Ok(true)
+    }
+
+    /// [`append_if_absent`](Self::append_if_absent) for an entry whose key
+    /// and value are each one canonical varint, of numbers `k` and `v` (see
+    /// [`packed::encode`](super::packed::encode)): the common case of a
+    /// load of integers, without encoding them, hashing bytes or parsing
+    /// the page's header field by field. Appends the entry if its key is
+    /// absent and its page is a lone packed page written since the last
+    /// commit with room for it; returns whether it did (if not, nothing
+    /// changed and the general path applies).
+    #[inline]
+    pub(crate) fn append_words_if_absent(&mut self, k: u64, v: u64) -> Result<bool> {
+        if self.pending_reserve != 0 {
+            return Ok(false);
+        }
+        let h = self.hash_varint(k);
+        let Some(&e) = self.dir.entries.get(self.index(h)) else {
+            return Ok(false);
+        };
+        let (head, local) = page_of(e, h);
+        let Ok(page) = <&[u8; PAGE]>::try_from(self.store.read(head, PAGE)?) else {
+            return Ok(false);
+        };
+        let Some(b) = Bucket::lone_packed(page) else {
+            return Ok(false);
+        };
+        if b.len() >= max_load(PACKED_CAP) || b.find_packed(local, k).is_some() || !self.store.is_writable(head, PAGE) {
+            return Ok(false);
+        }
+        let appended = BucketMut::new(self.store.write(head, PAGE)?).append_words(local, k, v);
         appended.map_err(|w| corrupt_bucket(&self.store, head, w))?;
         self.len += 1;
         Ok(true)
