@@ -1091,8 +1091,7 @@ impl RawDict {
             let hi_e = match self.build_packed(depth + 1, hi_k, &hi) {
                 Ok(e) => e,
                 Err(err) => {
-                    let made = self.chains(lo_e)?;
-                    self.free_chains(&made)?;
+                    self.free_bucket(lo_e)?;
                     return Err(err);
                 }
             };
@@ -1186,8 +1185,7 @@ impl RawDict {
     ) -> Result<u64> {
         if let Err(err) = self.fill_packed(first, depth + 1, part_k, part) {
             self.fill_packed(first, depth, k, words)?;
-            let made = self.chains(other)?;
-            self.free_chains(&made)?;
+            self.free_bucket(other)?;
             return Err(err);
         }
         for j in part_k..k {
@@ -1337,6 +1335,13 @@ impl RawDict {
             common = Some(f);
         }
         Ok(common)
+    }
+
+    /// Frees every page of the bucket of directory entry `e` (one this
+    /// operation made and now undoes, or one that is no more).
+    fn free_bucket(&mut self, e: u64) -> Result<()> {
+        let chains = self.chains(e)?;
+        self.free_chains(&chains)
     }
 
     /// Frees every page of `chains` (the pages of a bucket that is no more).
@@ -1528,8 +1533,7 @@ impl RawDict {
                 Ok(b) => made.push(b),
                 Err(err) => {
                     for b in made {
-                        let chains = self.chains(b)?;
-                        self.free_chains(&chains)?;
+                        self.free_bucket(b)?;
                     }
                     return Err(err);
                 }
@@ -1658,8 +1662,7 @@ impl RawDict {
         let hi = match self.build(depth + 1, hi_pages, &hi_ents, extra(true), keep) {
             Ok(hi) => hi,
             Err(err) => {
-                let made = self.chains(lo)?;
-                self.free_chains(&made)?;
+                self.free_bucket(lo)?;
                 return Err(err);
             }
         };
